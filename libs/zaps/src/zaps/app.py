@@ -1,0 +1,207 @@
+"""`create_app(settings, service=…)`: the FastAPI app every service runs.
+
+It brings health routes, docs that work behind the path prefix, one JSON error shape, request ids in logs, and a
+lifespan that migrates the database, opens the pool, Redis and the queue, and runs the worker in-process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import procrastinate
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from psycopg import OperationalError
+from psycopg_pool import PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from zaps import cache, health
+from zaps.context import Runtime
+from zaps.db import Database
+from zaps.embedded_db import start_embedded_postgres
+from zaps.errors import ZapsError
+from zaps.logging import bound, configure_logging, request_id_var, service_var
+from zaps.migrate import migrate
+from zaps.service import Service
+from zaps.settings import Environment, ZapsSettings
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_database_url(settings: ZapsSettings) -> str:
+    """DATABASE_URL if set; in development, otherwise, an embedded PostgreSQL under the data folder."""
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value()
+    if settings.environment is Environment.production:
+        raise RuntimeError("DATABASE_URL must be set in production")
+    return start_embedded_postgres(Path(settings.data_dir) / "postgres")
+
+
+class RequestContextMiddleware:
+    """Sets the path prefix as the ASGI root path, and gives every request an id (the caller's X-Request-ID, or a
+    new one) that every log line of the request carries and the answer echoes back.
+
+    With the root path set here, the app serves its routes under the prefix whether Traefik strips it (production)
+    or not (`make dev`, tests), and the docs page asks for /api/<service>/openapi.json and sends "try it" calls
+    under the prefix.
+    """
+
+    def __init__(self, app: ASGIApp, service_name: str, path_prefix: str) -> None:
+        self.app = app
+        self.service_name = service_name
+        self.path_prefix = path_prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        if self.path_prefix:
+            scope["root_path"] = self.path_prefix
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        with bound(request_id_var, request_id), bound(service_var, self.service_name):
+            try:
+                await self.app(scope, receive, send_with_id)
+            except Exception:
+                # Handled here, not by Starlette's outermost handler, so the log line and the answer carry the
+                # request id. The answer says nothing of the cause: it may hold a secret.
+                logger.exception("unhandled error")
+                if started or scope["type"] != "http":
+                    raise
+                body = {"error": {"code": "internal_error", "message": "internal error", "request_id": request_id}}
+                await JSONResponse(body, status_code=500)(scope, receive, send_with_id)
+
+
+def error_body(request: Request, code: str, message: str, details: Any = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message, "request_id": request_id_var.get()}
+    if details is not None:
+        error["details"] = details
+    return {"error": error}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ZapsError)
+    async def on_zaps_error(request: Request, exc: ZapsError) -> JSONResponse:
+        return JSONResponse(error_body(request, exc.code, exc.message, exc.details), status_code=exc.status_code)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            error_body(request, code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"loc": list(item.get("loc", ())), "msg": item.get("msg", ""), "type": item.get("type", "")}
+            for item in exc.errors()
+        ]
+        return JSONResponse(error_body(request, "invalid_request", "request is not valid", details), 422)
+
+    @app.exception_handler(PoolTimeout)
+    @app.exception_handler(OperationalError)
+    async def on_database_down(request: Request, exc: Exception) -> JSONResponse:
+        logger.warning("database unavailable", extra={"error": type(exc).__name__})
+        return JSONResponse(error_body(request, "unavailable", "the database is unavailable; retry later"), 503)
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()  # procrastinate turns the cancellation into a graceful stop: running jobs finish first
+    with suppress(asyncio.CancelledError):
+        await task
+
+
+async def run_worker(service: Service, settings: ZapsSettings) -> None:
+    """Run the queue worker until cancelled; if the database drops it, start it again after a pause."""
+    delay = 1.0
+    while True:
+        try:
+            await service.queue.run_worker_async(
+                queues=service.queues,
+                name=f"{settings.service_name}-worker",
+                concurrency=settings.worker_concurrency,
+                install_signal_handlers=False,
+                fetch_job_polling_interval=1.0,  # retries and delayed jobs start within a second
+                shutdown_graceful_timeout=30,
+            )
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("worker stopped on an error; restarting", extra={"retry_in_s": delay})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+
+def create_app(settings: ZapsSettings, *, service: Service) -> FastAPI:
+    configure_logging(service=settings.service_name, level=settings.log_level, secrets=settings.secret_values())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            stack.enter_context(bound(service_var, settings.service_name))
+            database_url = resolve_database_url(settings)
+            await asyncio.to_thread(migrate, database_url)
+            database = Database(
+                database_url,
+                min_size=settings.db_pool_min_size,
+                max_size=settings.db_pool_max_size,
+                name=settings.service_name,
+            )
+            await database.open()
+            stack.push_async_callback(database.close)
+            redis_client = cache.create_redis(settings.redis_url.get_secret_value() if settings.redis_url else None)
+            stack.push_async_callback(redis_client.aclose)
+            # A fresh connector per start: the service object outlives one app (tests, reloads), its pool does not.
+            stack.enter_context(service.queue.replace_connector(procrastinate.PsycopgConnector()))
+            await service.queue.open_async(database.pool)
+            stack.push_async_callback(service.queue.close_async)
+            runtime = Runtime(
+                service=service, settings=settings, database=database, redis=redis_client, queue=service.queue
+            )
+            app.state.runtime = runtime
+            service.bind(runtime)
+            if settings.run_worker:
+                worker = asyncio.create_task(run_worker(service, settings), name=f"{settings.service_name}-worker")
+                stack.push_async_callback(_stop, worker)
+            logger.info(
+                "service started",
+                extra={
+                    "prefix": settings.path_prefix,
+                    "redis": cache.describe(redis_client),
+                    "worker": settings.run_worker,
+                },
+            )
+            yield
+
+    app = FastAPI(
+        title=service.title,
+        version=settings.code_version,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(health.router)
+    for router in service.routers:
+        app.include_router(router)
+    app.add_middleware(RequestContextMiddleware, service_name=settings.service_name, path_prefix=settings.path_prefix)
+    return app

@@ -1,0 +1,97 @@
+"""The `zaps` command: run services, apply migrations, and (with the engine) inspect and replay runs."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from zaps.settings import Environment, ZapsSettings, load_settings
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from zaps.app import resolve_database_url
+    from zaps.logging import configure_logging
+    from zaps.migrate import migrate
+
+    settings = load_settings(ZapsSettings)
+    configure_logging(service="zaps-migrate", level=settings.log_level, secrets=settings.secret_values())
+    migrate(resolve_database_url(settings), args.revision)
+    print(f"database migrated to {args.revision}")
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from zaps.registry import get_service
+
+    service = get_service(args.service)
+    app = service.create_app()
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, proxy_headers=True, forwarded_allow_ips="*")
+    return 0
+
+
+def _cmd_dev(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from zaps.gateway import Gateway
+    from zaps.logging import configure_logging
+    from zaps.registry import discover_services
+
+    os.environ.setdefault("ENVIRONMENT", Environment.development.value)
+    base = load_settings(ZapsSettings)
+    configure_logging(service="zaps-dev", level=base.log_level, secrets=base.secret_values())
+    if base.database_url is None:
+        from zaps.embedded_db import start_embedded_postgres
+
+        data = Path(base.data_dir).resolve() / "postgres"
+        print(f"DATABASE_URL is not set: starting an embedded PostgreSQL in {data}", flush=True)
+        os.environ["DATABASE_URL"] = start_embedded_postgres(data)
+    if base.redis_url is None:
+        print("REDIS_URL is not set: using the in-memory stand-in", flush=True)
+    services = discover_services()
+    apps = {}
+    for service in services.values():
+        settings = service.load_settings()
+        apps[settings.path_prefix] = service.create_app(settings)
+    root = f"http://{'localhost' if args.host in ('127.0.0.1', '0.0.0.0') else args.host}:{args.port}"  # noqa: S104
+    print("\nZaps is starting. Open:", flush=True)
+    for prefix in sorted(apps):
+        for path in ("/health", "/health/ready", "/docs"):
+            print(f"  {root}{prefix}{path}", flush=True)
+    print("Ctrl-C stops everything.\n", flush=True)
+    uvicorn.run(Gateway(apps), host=args.host, port=args.port, log_config=None, lifespan="on")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zaps", description="Run and operate Zaps services.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations (also done at every start)")
+    migrate.add_argument("--revision", default="head")
+    migrate.set_defaults(func=_cmd_migrate)
+
+    serve = commands.add_parser("serve", help="run one service (API and worker) with uvicorn")
+    serve.add_argument("service", help="service name, e.g. test")
+    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    serve.set_defaults(func=_cmd_serve)
+
+    dev = commands.add_parser("dev", help="run every service on one port, as Traefik would route them")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    dev.set_defaults(func=_cmd_dev)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

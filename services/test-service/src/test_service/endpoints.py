@@ -1,0 +1,56 @@
+"""Routes that prove each shared part works: a database round trip, a Redis round trip, the scheduler."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from fastapi import APIRouter
+from zaps.context import DatabaseDep, RedisDep, RuntimeDep
+from zaps.scheduler import describe_jobs
+
+router = APIRouter(tags=["probes"])
+
+
+@router.get("/db", summary="Write a row and read it back")
+async def db_round_trip(database: DatabaseDep, runtime: RuntimeDep) -> dict[str, Any]:
+    started = time.perf_counter()
+    async with database.connection() as conn:
+        cursor = await conn.execute(
+            "INSERT INTO zaps_probe (service) VALUES (%s) RETURNING id", (runtime.settings.service_name,)
+        )
+        row = await cursor.fetchone()
+        assert row is not None
+        cursor = await conn.execute(
+            "SELECT id, created_at, current_setting('server_version') AS version FROM zaps_probe WHERE id = %s",
+            (row["id"],),
+        )
+        read = await cursor.fetchone()
+    latency = (time.perf_counter() - started) * 1000
+    assert read is not None
+    return {
+        "status": "ok",
+        "row_id": read["id"],
+        "written_at": read["created_at"].isoformat(),
+        "server_version": read["version"],
+        "latency_ms": round(latency, 2),
+    }
+
+
+@router.get("/redis", summary="Set a key and get it back")
+async def redis_round_trip(redis: RedisDep) -> dict[str, Any]:
+    key = f"zaps:probe:{uuid.uuid4().hex}"
+    value = uuid.uuid4().hex
+    started = time.perf_counter()
+    await redis.set(key, value, ex=60)
+    read = await redis.get(key)
+    await redis.delete(key)
+    latency = (time.perf_counter() - started) * 1000
+    got = read.decode() if isinstance(read, bytes) else read
+    return {"status": "ok" if got == value else "mismatch", "latency_ms": round(latency, 2)}
+
+
+@router.get("/scheduler", summary="Each scheduled job with its last and next run")
+async def scheduler(runtime: RuntimeDep) -> dict[str, Any]:
+    return {"jobs": await describe_jobs(runtime)}
