@@ -34,7 +34,7 @@ def test_every_labelled_router_is_live_and_error_free(traefik: LiveTraefik, mode
     [
         ("/api/test/health", "test-service", "/health", "/api/test"),
         ("/api/test/docs", "test-service", "/docs", "/api/test"),
-        ("/api/test/webhooks/demo", "test-service", "/webhooks/demo", "/api/test"),
+        ("/api/test/hooks/demo", "test-service", "/hooks/demo", "/api/test"),
         ("/api/ringcentral/health/ready", "ringcentral-service", "/health/ready", "/api/ringcentral"),
         ("/console/runs/42", "console", "/runs/42", "/console"),
         ("/grafana/api/health", "grafana", "/api/health", "/grafana"),

@@ -1,7 +1,33 @@
-"""Zaps: what every automation service needs (settings, database, queue, logging, health, automations)."""
+"""Zaps: what every automation service needs (settings, database, queue, logging, health, automations).
+
+The names a service author uses are all here: `Service`, `Run`, the triggers (`webhook`, `schedule`, poll results),
+and the failure types that decide retries.
+"""
 
 from zaps.app import create_app
+from zaps.engine.run import Event, Filtered, Run
+from zaps.engine.triggers import NewEvent, PollContext, PollResult
+from zaps.engine.triggers import Schedule as schedule
+from zaps.engine.triggers import Webhook as webhook
+from zaps.retry import Backoff, PermanentError, RetryableError
 from zaps.service import JobContext, Service
 from zaps.settings import ZapsSettings, load_settings
 
-__all__ = ["JobContext", "Service", "ZapsSettings", "create_app", "load_settings"]
+__all__ = [
+    "Backoff",
+    "Event",
+    "Filtered",
+    "JobContext",
+    "NewEvent",
+    "PermanentError",
+    "PollContext",
+    "PollResult",
+    "RetryableError",
+    "Run",
+    "Service",
+    "ZapsSettings",
+    "create_app",
+    "load_settings",
+    "schedule",
+    "webhook",
+]

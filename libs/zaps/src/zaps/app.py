@@ -24,9 +24,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zaps import cache, health
+from zaps.actions import Actions
+from zaps.actions.configured import build_actions
 from zaps.context import Runtime
 from zaps.db import Database
 from zaps.embedded_db import start_embedded_postgres
+from zaps.engine import admin, repository
+from zaps.engine.ticker import Ticker, register_timers
+from zaps.engine.wakeup import Wakeup
+from zaps.engine.webhooks import webhook_router
 from zaps.errors import ZapsError
 from zaps.logging import bound, configure_logging, request_id_var, service_var
 from zaps.migrate import migrate
@@ -132,7 +138,8 @@ async def _stop(task: asyncio.Task[None]) -> None:
 
 
 async def run_worker(service: Service, settings: ZapsSettings) -> None:
-    """Run the queue worker until cancelled; if the database drops it, start it again after a pause."""
+    """Run the queue worker until cancelled; if it stops for any other reason (the database dropped it), start it
+    again after a pause."""
     delay = 1.0
     while True:
         try:
@@ -143,8 +150,10 @@ async def run_worker(service: Service, settings: ZapsSettings) -> None:
                 install_signal_handlers=False,
                 fetch_job_polling_interval=1.0,  # retries and delayed jobs start within a second
                 shutdown_graceful_timeout=30,
+                update_heartbeat_interval=settings.worker_heartbeat_s,
+                stalled_worker_timeout=settings.stalled_after_s,
             )
-            return
+            logger.error("worker stopped by itself; restarting", extra={"retry_in_s": delay})
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -153,7 +162,8 @@ async def run_worker(service: Service, settings: ZapsSettings) -> None:
             delay = min(delay * 2, 30.0)
 
 
-def create_app(settings: ZapsSettings, *, service: Service) -> FastAPI:
+def create_app(settings: ZapsSettings, *, service: Service, actions: Actions | None = None) -> FastAPI:
+    """The service's app. `actions` replaces the real side effects (tests pass fakes or local servers' URLs)."""
     configure_logging(service=settings.service_name, level=settings.log_level, secrets=settings.secret_values())
 
     @asynccontextmanager
@@ -176,14 +186,32 @@ def create_app(settings: ZapsSettings, *, service: Service) -> FastAPI:
             stack.enter_context(service.queue.replace_connector(procrastinate.PsycopgConnector()))
             await service.queue.open_async(database.pool)
             stack.push_async_callback(service.queue.close_async)
+            runtime_actions = actions or build_actions(settings)
+            stack.push_async_callback(runtime_actions.aclose)
+            wakeup = Wakeup(database)
+            wakeup.start()
+            stack.push_async_callback(wakeup.stop)
             runtime = Runtime(
-                service=service, settings=settings, database=database, redis=redis_client, queue=service.queue
+                service=service,
+                settings=settings,
+                database=database,
+                redis=redis_client,
+                queue=service.queue,
+                actions=runtime_actions,
+                wakeup=wakeup,
             )
             app.state.runtime = runtime
             service.bind(runtime)
+            async with database.connection() as conn:
+                await repository.register_automations(conn, service.name, list(service.automations.values()))
+            await register_timers(runtime)
             if settings.run_worker:
                 worker = asyncio.create_task(run_worker(service, settings), name=f"{settings.service_name}-worker")
                 stack.push_async_callback(_stop, worker)
+                ticker = Ticker(runtime)
+                ticking = asyncio.create_task(ticker.run(), name=f"{settings.service_name}-ticker")
+                stack.push_async_callback(ticker.stop)
+                stack.push_async_callback(_stop, ticking)
             logger.info(
                 "service started",
                 extra={
@@ -201,6 +229,8 @@ def create_app(settings: ZapsSettings, *, service: Service) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(webhook_router(list(service.automations.values())))
+    app.include_router(admin.router)
     for router in service.routers:
         app.include_router(router)
     app.add_middleware(RequestContextMiddleware, service_name=settings.service_name, path_prefix=settings.path_prefix)

@@ -25,9 +25,9 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from zaps.registry import get_service
+    from zaps.registry import get_service, load_service_object
 
-    service = get_service(args.service)
+    service = load_service_object(args.service) if ":" in args.service else get_service(args.service)
     app = service.create_app()
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, proxy_headers=True, forwarded_allow_ips="*")
     return 0
@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.set_defaults(func=_cmd_migrate)
 
     serve = commands.add_parser("serve", help="run one service (API and worker) with uvicorn")
-    serve.add_argument("service", help="service name, e.g. test")
+    serve.add_argument("service", help="service name (e.g. test), or module:attribute of a Service object")
     serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     serve.set_defaults(func=_cmd_serve)
@@ -84,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     dev.set_defaults(func=_cmd_dev)
+
+    from zaps.runs_cli import add_commands
+
+    add_commands(commands)
     return parser
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import procrastinate
 import redis.asyncio as redis
 from fastapi import Depends, Request
 
+from zaps.actions import Actions
 from zaps.db import Database
+from zaps.engine.wakeup import Wakeup
 from zaps.settings import ZapsSettings
 
 if TYPE_CHECKING:
@@ -23,6 +26,9 @@ class Runtime:
     database: Database
     redis: redis.Redis
     queue: procrastinate.App
+    actions: Actions
+    wakeup: Wakeup
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 def get_runtime(request: Request) -> Runtime:

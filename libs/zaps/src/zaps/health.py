@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from zaps import cache
-from zaps.context import RuntimeDep
+from zaps.context import Runtime, RuntimeDep
 
 router = APIRouter(tags=["health"])
 
@@ -30,8 +31,34 @@ async def _check(name: str, probe: Any) -> dict[str, Any]:
         latency = await asyncio.wait_for(probe, timeout=CHECK_TIMEOUT_S)
     except Exception as error:  # every failure counts as "not ready", and its kind is reported
         reason = "timeout" if isinstance(error, TimeoutError) else type(error).__name__
+        if isinstance(error, StalledPolls):
+            reason = f"stalled: {error}"
         return {"name": name, "ok": False, "error": reason}
     return {"name": name, "ok": True, "latency_ms": round(latency, 2)}
+
+
+class StalledPolls(Exception):
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(", ".join(names))
+
+
+async def polls_fresh(runtime: Runtime) -> float:
+    """Each poller has succeeded within three of its intervals (or since this process started)."""
+    started = time.perf_counter()
+    stalled = []
+    async with runtime.database.connection(timeout=CHECK_TIMEOUT_S) as conn:
+        for poller in runtime.service.pollers.values():
+            allowed = 3 * poller.interval(runtime.settings)
+            cursor = await conn.execute(
+                "SELECT extract(epoch FROM now() - coalesce(last_ok_at, %s)) AS age FROM zaps_timer WHERE name = %s",
+                (runtime.started_at, poller.source),
+            )
+            row = await cursor.fetchone()
+            if row is not None and float(row["age"]) > allowed:
+                stalled.append(poller.source)
+    if stalled:
+        raise StalledPolls(stalled)
+    return (time.perf_counter() - started) * 1000
 
 
 @router.get(
@@ -40,9 +67,14 @@ async def _check(name: str, probe: Any) -> dict[str, Any]:
     responses={503: {"description": "A dependency failed; `failed` names it"}},
 )
 async def ready(runtime: RuntimeDep) -> JSONResponse:
-    checks = await asyncio.gather(
+    probes = [
         _check("database", runtime.database.ping(timeout=CHECK_TIMEOUT_S)),
         _check("redis", cache.ping(runtime.redis)),
+    ]
+    if runtime.service.pollers and runtime.settings.run_worker:
+        probes.append(_check("polls", polls_fresh(runtime)))
+    checks = await asyncio.gather(
+        *probes,
         *(_check(name, probe()) for name, probe in runtime.service.readiness_checks.items()),
     )
     failed = [check["name"] for check in checks if not check["ok"]]

@@ -2,26 +2,38 @@
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
+import importlib
+from importlib.metadata import EntryPoint, entry_points
 
 from zaps.service import Service
 
 ENTRY_POINT_GROUP = "zaps.services"
 
 
+def _load(entry: EntryPoint) -> Service:
+    service = entry.load()
+    if not isinstance(service, Service):
+        raise TypeError(f"entry point {entry.name!r} ({entry.value}) is not a zaps Service")
+    return service
+
+
 def discover_services() -> dict[str, Service]:
-    found: dict[str, Service] = {}
-    for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-        service = entry.load()
-        if not isinstance(service, Service):
-            raise TypeError(f"entry point {entry.name!r} ({entry.value}) is not a zaps Service")
-        found[entry.name] = service
-    return found
+    return {entry.name: _load(entry) for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)}
 
 
 def get_service(name: str) -> Service:
-    services = discover_services()
-    if name not in services:
-        known = ", ".join(services) or "none"
+    """Load one service (only its own code is imported)."""
+    entries = {entry.name: entry for entry in entry_points(group=ENTRY_POINT_GROUP)}
+    if name not in entries:
+        known = ", ".join(sorted(entries)) or "none"
         raise SystemExit(f"unknown service {name!r}; installed services: {known}")
-    return services[name]
+    return _load(entries[name])
+
+
+def load_service_object(path: str) -> Service:
+    """A service given as "module:attribute" (tests start services that are not installed packages)."""
+    module_name, _, attribute = path.partition(":")
+    service = getattr(importlib.import_module(module_name), attribute)
+    if not isinstance(service, Service):
+        raise TypeError(f"{path} is not a zaps Service")
+    return service

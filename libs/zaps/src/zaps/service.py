@@ -9,11 +9,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import procrastinate
 from fastapi import APIRouter, FastAPI
 
+from zaps.engine import executor
+from zaps.engine.automation import Automation, Handler
+from zaps.engine.repository import RUN_TASK
+from zaps.engine.triggers import Poller, PollFunction, Subscription, Trigger
+from zaps.retry import Backoff
 from zaps.settings import ZapsSettings, load_settings
 
 logger = logging.getLogger(__name__)
@@ -51,9 +57,85 @@ class Service:
         self.routers: list[APIRouter] = []
         self.jobs: list[ScheduledJob] = []
         self.readiness_checks: dict[str, Callable[[], Awaitable[float]]] = {}
+        self.automations: dict[str, Automation] = {}
+        self.pollers: dict[str, Poller] = {}
         self._runtime: Any = None
         # Tasks register on this App at import time; it is opened on the shared pool when the service starts.
         self.queue = procrastinate.App(connector=procrastinate.PsycopgConnector())
+
+        async def run_automation(run_id: int) -> None:
+            await executor.execute(self._runtime, run_id)
+
+        self.queue.task(name=RUN_TASK, queue=f"{self.name}.events", retry=executor.EngineRetry(), pass_context=False)(
+            run_automation
+        )
+
+    @property
+    def pollers_by_source(self) -> dict[str, Poller]:
+        return {poller.source: poller for poller in self.pollers.values()}
+
+    def automation(
+        self,
+        trigger: Trigger,
+        *,
+        name: str | None = None,
+        max_attempts: int = 5,
+        silent_after: timedelta | None = None,
+        backoff: Backoff | None = None,
+    ) -> Callable[[Handler], Handler]:
+        """Declare an automation: `trigger` starts it, the decorated `async def handler(run)` does the work.
+
+        `max_attempts` counts every try of a run (retryable failures only); `silent_after` raises the dead-man's
+        switch when no event arrived for that long.
+        """
+
+        def register(handler: Handler) -> Handler:
+            local = (name or handler.__name__).replace("_", "-")
+            automation = Automation(
+                service=self.name,
+                local_name=local,
+                trigger=trigger,
+                handler=handler,
+                max_attempts=max_attempts,
+                silent_after_s=silent_after.total_seconds() if silent_after else None,
+                backoff=backoff or Backoff(),
+            )
+            if automation.name in self.automations:
+                raise ValueError(f"automation {automation.name} is declared twice")
+            poller = trigger.poller if isinstance(trigger, Subscription) else trigger
+            if isinstance(poller, Poller) and poller.service != self.name:
+                raise ValueError(f"poller {poller.name} belongs to the {poller.service} service")
+            self.automations[automation.name] = automation
+            return handler
+
+        return register
+
+    def poller(
+        self,
+        name: str,
+        *,
+        every: timedelta | None = None,
+        every_setting: str | None = None,
+        silent_after: timedelta | None = None,
+    ) -> Callable[[PollFunction], Poller]:
+        """Declare a poll: the decorated `async def fetch(poll) -> PollResult` runs every `every` (or every
+        `settings.<every_setting>` seconds); automations listen with `trigger=<poller>.on("kind", ...)`."""
+        if (every is None) == (every_setting is None):
+            raise ValueError("give a poller exactly one of every= or every_setting=")
+
+        def register(fetch: PollFunction) -> Poller:
+            poller = Poller(
+                name=name,
+                fetch=fetch,
+                every_s=every.total_seconds() if every else None,
+                every_setting=every_setting,
+                silent_after_s=silent_after.total_seconds() if silent_after else None,
+                service=self.name,
+            )
+            self.pollers[name] = poller
+            return poller
+
+        return register
 
     @property
     def queues(self) -> list[str]:
@@ -87,10 +169,10 @@ class Service:
     def load_settings(self, **overrides: Any) -> ZapsSettings:
         return load_settings(self.settings_class, **overrides)
 
-    def create_app(self, settings: ZapsSettings | None = None) -> FastAPI:
+    def create_app(self, settings: ZapsSettings | None = None, *, actions: Any = None) -> FastAPI:
         from zaps.app import create_app
 
-        return create_app(settings or self.load_settings(), service=self)
+        return create_app(settings or self.load_settings(), service=self, actions=actions)
 
     def bind(self, runtime: Any) -> None:
         """Attach the running parts and register each cron job with its schedule resolved from the settings."""

@@ -44,6 +44,32 @@ class ZapsSettings(BaseSettings):
     db_pool_max_size: int = Field(default=10, ge=1)
     data_dir: str = Field(default=".zaps", description="Where development state (embedded PostgreSQL) lives")
 
+    # Actions: where side effects go.
+    slack_webhook_url: SecretStr | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str | None = None
+    smtp_starttls: bool = True
+    webhook_signing_secret: SecretStr | None = Field(default=None, description="Signs outbound webhooks")
+    action_timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+    # Alerts: a dead run, or a trigger silent for too long, goes to each channel that is set.
+    alert_slack_webhook_url: SecretStr | None = None
+    alert_email_to: str | None = None
+    alert_webhook_url: str | None = None
+    alert_window_s: int = Field(default=3600, ge=60, description="At most one alert per automation per window")
+
+    # The engine's clocks.
+    tick_interval_s: float = Field(default=0.5, gt=0, le=10, description="How often schedules and polls are checked")
+    housekeeping_interval_s: float = Field(default=30, gt=0)
+    worker_heartbeat_s: float = Field(default=10, gt=0)
+    stalled_after_s: float = Field(default=30, gt=0, description="A worker silent this long is dead; its jobs rerun")
+    max_job_recoveries: int = Field(default=5, ge=1, description="A job that kills its worker this often is parked")
+    run_retention_days: int = Field(default=30, ge=1, description="Succeeded and filtered runs are kept this long")
+    dead_retention_days: int = Field(default=90, ge=1, description="Dead runs are kept this long")
+
     @field_validator("path_prefix")
     @classmethod
     def _prefix_shape(cls, value: str) -> str:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from zaps.context import DatabaseDep, RedisDep, RuntimeDep
-from zaps.scheduler import describe_jobs
+from zaps.scheduler import describe_jobs, describe_timers
 
 router = APIRouter(tags=["probes"])
+logger = logging.getLogger(__name__)
 
 
 @router.get("/db", summary="Write a row and read it back")
@@ -53,4 +55,16 @@ async def redis_round_trip(redis: RedisDep) -> dict[str, Any]:
 
 @router.get("/scheduler", summary="Each scheduled job with its last and next run")
 async def scheduler(runtime: RuntimeDep) -> dict[str, Any]:
-    return {"jobs": await describe_jobs(runtime)}
+    """`jobs`: cron jobs of the service (procrastinate periodic tasks); `automations`: the engine's schedules and
+    polls that start automations."""
+    return {"jobs": await describe_jobs(runtime), "automations": await describe_timers(runtime)}
+
+
+@router.post("/sink", summary="Receive anything and say what arrived (the worked example's default target)")
+async def sink(request: Request, redis: RedisDep) -> dict[str, Any]:
+    body = await request.body()
+    key = request.headers.get("idempotency-key", "")
+    # Count each idempotency key once, as a careful receiver would; the count shows in the answer and the log.
+    first_time = bool(await redis.set(f"zaps:sink:{key}", 1, nx=True, ex=86400)) if key else True
+    logger.info("sink received", extra={"bytes": len(body), "idempotency_key": key, "first_time": first_time})
+    return {"received_bytes": len(body), "idempotency_key": key, "first_time": first_time}

@@ -19,3 +19,7 @@ async def heartbeat(job: JobContext) -> None:
             "INSERT INTO zaps_heartbeat (service, job, tick_at, worker) VALUES (%s, %s, to_timestamp(%s), %s)",
             (job.runtime.settings.service_name, "heartbeat", job.tick, f"pid-{os.getpid()}"),
         )
+
+
+# Registers the automations on `service` (imported last: they use it).
+from test_service import automations  # noqa: E402, F401

@@ -1,0 +1,155 @@
+"""The admin JSON API of a service: list and show runs, replay them, pause and resume automations.
+
+Guarded by `Authorization: Bearer <ADMIN_TOKEN>`. Mounted under each service's prefix at /admin; runs of every
+service live in the one database, so any service's admin API sees them all.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field, model_validator
+
+from zaps import signing
+from zaps.context import RuntimeDep, get_runtime
+from zaps.engine import repository
+from zaps.errors import NotFound, Unauthorized, ZapsError
+
+RunStatus = Literal["queued", "running", "succeeded", "filtered", "retrying", "dead", "paused"]
+_DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_since(value: str | None) -> datetime | None:
+    """ "24h", "30m", "7d" (ago), or an ISO-8601 time."""
+    if value is None or value == "":
+        return None
+    match = _DURATION.match(value.strip())
+    if match:
+        return datetime.now(UTC) - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"not a duration (24h, 30m, 7d) or an ISO time: {value!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class BadRequest(ZapsError):
+    status_code = 400
+    code = "bad_request"
+
+
+def require_admin(request: Request) -> None:
+    expected = get_runtime(request).settings.admin_token.get_secret_value()
+    authorization = request.headers.get("authorization", "")
+    offered = authorization[7:].strip() if authorization.lower().startswith("bearer ") else None
+    if not signing.token_matches(expected, offered):
+        raise Unauthorized("admin token required: Authorization: Bearer <ADMIN_TOKEN>")
+
+
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+
+
+class ReplayRequest(BaseModel):
+    run_ids: list[int] | None = Field(default=None, max_length=10_000, description="Replay these runs")
+    automation: str | None = Field(default=None, max_length=200, description="…or every run of this automation")
+    status: RunStatus = Field(default="dead", description="…in this status")
+    since: str | None = Field(default=None, max_length=40, description="…created since (24h, 7d, or ISO time)")
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> ReplayRequest:
+        if not self.run_ids and not self.automation:
+            raise ValueError("give run_ids, or an automation (with status and since)")
+        return self
+
+
+def _since_or_400(value: str | None) -> datetime | None:
+    try:
+        return parse_since(value)
+    except ValueError as error:
+        raise BadRequest(str(error)) from None
+
+
+@router.get("/runs", summary="Runs, newest first")
+async def list_runs(
+    runtime: RuntimeDep,
+    automation: Annotated[str | None, Query(max_length=200)] = None,
+    status: RunStatus | None = None,
+    since: Annotated[str | None, Query(max_length=40, description="24h, 30m, 7d or an ISO time")] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=2**62, description="Page: runs older than this one")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    since_at = _since_or_400(since)
+    async with runtime.database.connection() as conn:
+        before = None
+        if before_id is not None:
+            cursor = await conn.execute("SELECT created_at, id FROM zaps_run WHERE id = %s", (before_id,))
+            row = await cursor.fetchone()
+            if row is None:
+                raise NotFound(f"run {before_id} does not exist")
+            before = (row["created_at"], row["id"])
+        runs = await repository.list_runs(
+            conn, automation=automation, status=status, since=since_at, before=before, limit=limit
+        )
+    return {"runs": repository.to_json(runs), "next_before_id": runs[-1]["id"] if len(runs) == limit else None}
+
+
+@router.get("/runs/{run_id}", summary="One run: its event, attempts and steps")
+async def show_run(runtime: RuntimeDep, run_id: int) -> dict[str, Any]:
+    async with runtime.database.connection() as conn:
+        run = await repository.get_run(conn, run_id) if 0 < run_id < 2**62 else None
+    if run is None:
+        raise NotFound(f"run {run_id} does not exist")
+    result: dict[str, Any] = repository.to_json(run)
+    return result
+
+
+@router.post("/runs/replay", summary="Replay runs with the current code (ledger-completed steps are skipped)")
+async def replay_runs(runtime: RuntimeDep, request: ReplayRequest) -> dict[str, Any]:
+    async with runtime.database.transaction() as conn:
+        if request.run_ids:
+            ids = request.run_ids
+        else:
+            ids = await repository.select_replayable(
+                conn, automation=request.automation, status=request.status, since=_since_or_400(request.since)
+            )
+        replayed = await repository.replay(conn, ids)
+    for queue in replayed.queues:
+        runtime.wakeup.request(queue)
+    return {"queued": replayed.queued, "refused": {str(k): v for k, v in replayed.refused.items()}}
+
+
+@router.get("/automations", summary="Every automation of every service")
+async def list_automations(runtime: RuntimeDep) -> dict[str, Any]:
+    async with runtime.database.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT name, service, source, kinds, trigger, max_attempts, silent_after_s, paused, registered_at "
+            "FROM zaps_automation ORDER BY name"
+        )
+        rows = await cursor.fetchall()
+    return {"automations": repository.to_json([dict(row) for row in rows])}
+
+
+@router.post("/automations/{name}/pause", summary="Pause: events are stored, runs wait")
+async def pause(runtime: RuntimeDep, name: str) -> dict[str, Any]:
+    return await _set_paused(runtime, name, True)
+
+
+@router.post("/automations/{name}/resume", summary="Resume: the runs that waited are queued")
+async def resume(runtime: RuntimeDep, name: str) -> dict[str, Any]:
+    return await _set_paused(runtime, name, False)
+
+
+async def _set_paused(runtime: Any, name: str, paused: bool) -> dict[str, Any]:
+    async with runtime.database.transaction() as conn:
+        try:
+            queued = await repository.set_paused(conn, name, paused)
+        except LookupError:
+            raise NotFound(f"automation {name} does not exist") from None
+        queues = await repository.defer_queues(conn, queued)
+    for queue in queues:
+        runtime.wakeup.request(queue)
+    return {"automation": name, "paused": paused, "queued": len(queued)}

@@ -1,0 +1,106 @@
+"""Runs one automation run: claim it, call the handler, record the outcome, and decide on a retry.
+
+The job queue calls `execute` for each `zaps.run` job. A run that fails with a retryable error goes `retrying` and
+the job is retried after a capped, jittered backoff; after its last attempt, or on any other error, it is `dead`
+and an alert goes out.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import Any
+
+import procrastinate
+from procrastinate.jobs import Job
+
+from zaps.engine import alerts, repository
+from zaps.engine.run import Event, Filtered, Run
+from zaps.logging import bound, event_id_var, run_id_var
+from zaps.retry import is_retryable, retry_after_of
+
+logger = logging.getLogger(__name__)
+
+WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
+
+
+class RetryRun(Exception):
+    """Tells the queue to run this job again after `delay_s` (the run is already recorded as `retrying`)."""
+
+    def __init__(self, delay_s: float, cause: str) -> None:
+        super().__init__(f"retry in {delay_s:.1f} s: {cause}")
+        self.delay_s = delay_s
+
+
+class EngineRetry(procrastinate.BaseRetryStrategy):
+    """The executor decides whether and when; the queue only carries the decision out."""
+
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> procrastinate.RetryDecision | None:
+        if isinstance(exception, RetryRun):
+            return procrastinate.RetryDecision(retry_in={"milliseconds": int(exception.delay_s * 1000)})
+        return None
+
+
+def describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:4000]
+
+
+async def execute(runtime: Any, run_id: int) -> None:
+    automations = runtime.service.automations
+    async with runtime.database.transaction() as conn:
+        claimed = await repository.claim_run(conn, run_id, WORKER_NAME, runtime.settings.code_version)
+    if claimed is None:
+        logger.info("run already finished; nothing to do", extra={"run": run_id})
+        return
+    with bound(run_id_var, str(run_id)), bound(event_id_var, str(claimed["event_id"])):
+        automation = automations.get(claimed["automation"])
+        if automation is None:
+            await _finish(runtime, run_id, status="dead", error="this automation is not in the running code")
+            return
+        row = claimed["event"]
+        run = Run(
+            run_id=run_id,
+            automation=automation.name,
+            attempt=claimed["attempts"],
+            event=Event(
+                id=row["id"],
+                source=row["source"],
+                key=row["dedup_key"],
+                kind=row["kind"],
+                payload=row["payload"],
+                headers=row["headers"],
+                received_at=row["received_at"],
+            ),
+            database=runtime.database,
+            actions=runtime.actions,
+            settings=runtime.settings,
+        )
+        try:
+            await automation.handler(run)
+        except Filtered as filtered:
+            await _finish(runtime, run_id, status="filtered", filter_reason=filtered.reason[:1000])
+            logger.info("run filtered", extra={"automation": automation.name, "reason": filtered.reason})
+        except Exception as error:
+            attempts, limit = claimed["attempts"], claimed["max_attempts"]
+            if is_retryable(error) and attempts < limit:
+                delay = automation.backoff.delay(attempts, retry_after_of(error))
+                await _finish(runtime, run_id, status="retrying", error=describe(error), retry_in_s=delay)
+                logger.warning(
+                    "run failed; retrying",
+                    extra={"automation": automation.name, "attempt": attempts, "retry_in_s": round(delay, 2)},
+                )
+                raise RetryRun(delay, describe(error)) from None
+            await _finish(runtime, run_id, status="dead", error=describe(error))
+            logger.error(
+                "run is dead", extra={"automation": automation.name, "attempt": attempts, "error": describe(error)}
+            )
+            await alerts.dead_run(runtime, automation=automation.name, run_id=run_id, error=describe(error))
+        else:
+            await _finish(runtime, run_id, status="succeeded")
+            logger.info("run succeeded", extra={"automation": automation.name, "attempt": claimed["attempts"]})
+
+
+async def _finish(runtime: Any, run_id: int, **outcome: Any) -> None:
+    async with runtime.database.transaction() as conn:
+        await repository.finish_run(conn, run_id, **outcome)

@@ -1,0 +1,131 @@
+"""Housekeeping, every `housekeeping_interval_s` on one replica: rerun the jobs of dead workers, raise the
+dead-man's switch for silent triggers, and prune old runs, events and jobs so the database cannot fill up."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from procrastinate.jobs import Status
+
+from zaps.engine import alerts
+from zaps.engine.repository import RUN_TASK
+
+logger = logging.getLogger(__name__)
+
+PRUNE_BATCH = 5000  # rows per statement, so a large backlog never holds a long lock
+
+
+async def run_all(runtime: Any) -> None:
+    for chore in (recover_stalled_jobs, check_silent_triggers, prune):
+        try:
+            await chore(runtime)
+        except Exception:
+            logger.exception("housekeeping chore failed", extra={"chore": chore.__name__})
+
+
+async def recover_stalled_jobs(runtime: Any) -> int:
+    """procrastinate leaves the jobs of a killed worker `doing` for ever; put them back in the queue (a job that
+    keeps killing its worker is parked as failed, and its run marked dead)."""
+    manager = runtime.queue.job_manager
+    recovered = 0
+    for queue in runtime.service.queues:
+        stalled = await manager.get_stalled_jobs(queue=queue, seconds_since_heartbeat=runtime.settings.stalled_after_s)
+        for job in stalled:
+            if job.attempts < runtime.settings.max_job_recoveries:
+                await manager.retry_job(job)
+                recovered += 1
+                logger.warning("requeued a job whose worker died", extra={"job": job.id, "task": job.task_name})
+                continue
+            await manager.finish_job(job, status=Status.FAILED, delete_job=False)
+            if job.task_name == RUN_TASK and "run_id" in job.task_kwargs:
+                run_id = int(str(job.task_kwargs["run_id"]))
+                async with runtime.database.connection() as conn:
+                    await conn.execute(
+                        "UPDATE zaps_run SET status = 'dead', finished_at = now(), "
+                        "error = 'the worker died during every attempt' WHERE id = %s",
+                        (run_id,),
+                    )
+            logger.error("parked a job that stalled too often", extra={"job": job.id, "task": job.task_name})
+    return recovered
+
+
+async def check_silent_triggers(runtime: Any) -> list[str]:
+    """The dead-man's switch: an automation that declared `silent_after` and has had no event for longer (counted
+    from its last event, or from when its code last started), or a poller that has not succeeded for longer than
+    its `silent_after` (default: three intervals)."""
+    now = datetime.now(UTC)
+    silent: list[tuple[str, float, float]] = []  # (name, silent for, allowed)
+    async with runtime.database.connection() as conn:
+        for automation in runtime.service.automations.values():
+            if not automation.silent_after_s:
+                continue
+            cursor = await conn.execute(
+                "SELECT greatest((SELECT max(received_at) FROM zaps_event WHERE source = %s), "
+                "(SELECT registered_at FROM zaps_automation WHERE name = %s)) AS last",
+                (automation.source, automation.name),
+            )
+            row = await cursor.fetchone()
+            if row and row["last"] is not None:
+                silent.append((automation.name, (now - row["last"]).total_seconds(), automation.silent_after_s))
+        for poller in runtime.service.pollers.values():
+            allowed = poller.silent_after_s or 3 * poller.interval(runtime.settings)
+            cursor = await conn.execute(
+                "SELECT coalesce(last_ok_at, %s) AS last FROM zaps_timer WHERE name = %s",
+                (runtime.started_at, poller.source),
+            )
+            row = await cursor.fetchone()
+            if row:
+                silent.append((poller.source, (now - row["last"]).total_seconds(), allowed))
+    alerted = []
+    for name, silent_for, allowed in silent:
+        if silent_for > allowed:
+            alerted.append(name)
+            await alerts.silent_trigger(runtime, automation=name, silent_for_s=silent_for, limit_s=allowed)
+    return alerted
+
+
+async def prune(runtime: Any) -> dict[str, int]:
+    """Delete succeeded and filtered runs after `run_retention_days`, dead ones after `dead_retention_days`, the
+    events no run needs any more, and finished queue jobs."""
+    settings = runtime.settings
+    service = runtime.service.name
+    counts = {}
+    async with runtime.database.connection() as conn:
+        cursor = await conn.execute(
+            """
+            DELETE FROM zaps_run WHERE id IN (
+                SELECT r.id FROM zaps_run r JOIN zaps_automation a ON a.name = r.automation
+                WHERE a.service = %(service)s AND (
+                    (r.status IN ('succeeded', 'filtered') AND r.created_at < now() - make_interval(days => %(keep)s))
+                    OR (r.status = 'dead' AND r.created_at < now() - make_interval(days => %(keep_dead)s)))
+                LIMIT %(batch)s)
+            """,
+            {
+                "service": service,
+                "keep": settings.run_retention_days,
+                "keep_dead": settings.dead_retention_days,
+                "batch": PRUNE_BATCH,
+            },
+        )
+        counts["runs"] = cursor.rowcount
+        cursor = await conn.execute(
+            """
+            DELETE FROM zaps_event WHERE id IN (
+                SELECT e.id FROM zaps_event e
+                WHERE e.received_at < now() - make_interval(days => %(keep)s)
+                  AND NOT EXISTS (SELECT 1 FROM zaps_run r WHERE r.event_id = e.id)
+                  AND e.source IN (SELECT source FROM zaps_automation WHERE service = %(service)s)
+                LIMIT %(batch)s)
+            """,
+            {"service": service, "keep": settings.run_retention_days, "batch": PRUNE_BATCH},
+        )
+        counts["events"] = cursor.rowcount
+    for queue in runtime.service.queues:
+        await runtime.queue.job_manager.delete_old_jobs(
+            nb_hours=24 * settings.run_retention_days, queue=queue, include_failed=True
+        )
+    if counts["runs"] or counts["events"]:
+        logger.info("pruned old records", extra=counts)
+    return counts

@@ -1,0 +1,421 @@
+"""All of the engine's SQL. Functions take an open connection, so the caller decides the transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+from zaps.engine.automation import Automation
+
+Conn = AsyncConnection[Any]
+
+RUN_TASK = "zaps.run"
+TERMINAL = ("succeeded", "filtered", "dead")
+REPLAYABLE = ("succeeded", "filtered", "dead")
+
+
+def events_queue(service: str) -> str:
+    return f"{service}.events"
+
+
+# --- automations -------------------------------------------------------------------------------------------------
+
+
+async def register_automations(conn: Conn, service: str, automations: Sequence[Automation]) -> None:
+    """Record what this service runs (the console and the CLI read it), keeping each automation's pause switch."""
+    for automation in automations:
+        await conn.execute(
+            """
+            INSERT INTO zaps_automation (name, service, source, kinds, trigger, max_attempts, silent_after_s)
+            VALUES (%s, %s, %s, %s, %s, %s, %s)
+            ON CONFLICT (name) DO UPDATE SET
+                service = EXCLUDED.service, source = EXCLUDED.source, kinds = EXCLUDED.kinds,
+                trigger = EXCLUDED.trigger, max_attempts = EXCLUDED.max_attempts,
+                silent_after_s = EXCLUDED.silent_after_s, registered_at = now()
+            """,
+            (
+                automation.name,
+                service,
+                automation.source,
+                automation.kinds,
+                Jsonb(automation.describe_trigger()),
+                automation.max_attempts,
+                int(automation.silent_after_s) if automation.silent_after_s else None,
+            ),
+        )
+
+
+async def ensure_timer(conn: Conn, *, name: str, service: str, kind: str, first_due: datetime) -> None:
+    """Create the timer if it is new; an existing one keeps its due time and cursor."""
+    await conn.execute(
+        "INSERT INTO zaps_timer (name, service, kind, next_due_at) VALUES (%s, %s, %s, %s) "
+        "ON CONFLICT (name) DO NOTHING",
+        (name, service, kind, first_due),
+    )
+
+
+async def set_paused(conn: Conn, automation: str, paused: bool) -> list[int]:
+    """Pause or resume. Resuming queues the runs held while paused; returns their ids."""
+    cursor = await conn.execute("UPDATE zaps_automation SET paused = %s WHERE name = %s", (paused, automation))
+    if cursor.rowcount == 0:
+        raise LookupError(automation)
+    if paused:
+        return []
+    cursor = await conn.execute(
+        "UPDATE zaps_run SET status = 'queued' WHERE automation = %s AND status = 'paused' RETURNING id",
+        (automation,),
+    )
+    run_ids = [row["id"] for row in await cursor.fetchall()]
+    await defer_runs(conn, run_ids)
+    return run_ids
+
+
+# --- events ------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ingested:
+    event_id: int
+    duplicate: bool
+    run_ids: list[int]
+    queues: list[str]  # the queues that got a job: wake their workers after the commit
+
+
+_INGEST = """
+WITH ev AS (
+    INSERT INTO zaps_event (source, dedup_key, kind, payload, headers)
+    VALUES (%(source)s, %(key)s, %(kind)s, %(payload)s, %(headers)s)
+    ON CONFLICT (source, dedup_key) DO UPDATE
+        SET duplicates = zaps_event.duplicates + 1, last_duplicate_at = now()
+    RETURNING id, (xmax = 0) AS inserted
+), targets AS (
+    SELECT a.name, a.service, a.max_attempts, a.paused
+    FROM zaps_automation a, ev
+    WHERE ev.inserted AND a.source = %(source)s AND (a.kinds IS NULL OR %(kind)s = ANY (a.kinds))
+), runs AS (
+    INSERT INTO zaps_run (automation, event_id, status, max_attempts, code_version)
+    SELECT t.name, ev.id, CASE WHEN t.paused THEN 'paused' ELSE 'queued' END, t.max_attempts, %(version)s
+    FROM targets t, ev
+    RETURNING id, automation, status
+), jobs AS (
+    SELECT procrastinate_defer_jobs_v1(ARRAY(
+        SELECT ROW(t.service || '.events', 'zaps.run', 0, NULL, NULL, jsonb_build_object('run_id', r.id), NULL)
+               ::procrastinate_job_to_defer_v1
+        FROM runs r JOIN targets t ON t.name = r.automation
+        WHERE r.status = 'queued'
+    )) AS job_ids
+)
+SELECT ev.id, ev.inserted, (SELECT coalesce(array_agg(id), '{}') FROM runs) AS run_ids,
+       (SELECT coalesce(array_agg(DISTINCT t.service || '.events'), '{}')
+        FROM runs r JOIN targets t ON t.name = r.automation WHERE r.status = 'queued') AS queues,
+       (SELECT job_ids FROM jobs)
+FROM ev
+"""
+
+
+async def ingest(
+    conn: Conn,
+    *,
+    source: str,
+    key: str,
+    payload: Any,
+    kind: str | None = None,
+    headers: dict[str, str] | None = None,
+    code_version: str | None = None,
+) -> Ingested:
+    """Store an event and queue a run for each automation listening, in one statement (so one transaction).
+
+    A second event with the same (source, key) is counted as a duplicate and starts nothing.
+    """
+    cursor = await conn.execute(
+        _INGEST,
+        {
+            "source": source,
+            "key": key,
+            "kind": kind,
+            "payload": payload if isinstance(payload, Jsonb) else Jsonb(payload),
+            "headers": Jsonb(headers) if headers is not None else None,
+            "version": code_version,
+        },
+    )
+    row = await cursor.fetchone()
+    assert row is not None
+    return Ingested(
+        event_id=row["id"], duplicate=not row["inserted"], run_ids=list(row["run_ids"]), queues=list(row["queues"])
+    )
+
+
+async def defer_queues(conn: Conn, run_ids: Sequence[int]) -> list[str]:
+    """The queues the jobs of these runs went to."""
+    if not run_ids:
+        return []
+    cursor = await conn.execute(
+        "SELECT DISTINCT a.service || '.events' AS queue FROM zaps_run r JOIN zaps_automation a "
+        "ON a.name = r.automation WHERE r.id = ANY (%s)",
+        (list(run_ids),),
+    )
+    return [row["queue"] for row in await cursor.fetchall()]
+
+
+async def defer_runs(conn: Conn, run_ids: Sequence[int]) -> list[str]:
+    """Queue a job for each run, on its service's queue; returns the queues (to wake after the commit)."""
+    if not run_ids:
+        return []
+    await conn.execute(
+        """
+        SELECT procrastinate_defer_jobs_v1(ARRAY(
+            SELECT ROW(a.service || '.events', 'zaps.run', 0, NULL, NULL, jsonb_build_object('run_id', r.id), NULL)
+                   ::procrastinate_job_to_defer_v1
+            FROM zaps_run r JOIN zaps_automation a ON a.name = r.automation
+            WHERE r.id = ANY (%s)
+        ))
+        """,
+        (list(run_ids),),
+    )
+    return await defer_queues(conn, run_ids)
+
+
+# --- runs --------------------------------------------------------------------------------------------------------
+
+
+async def claim_run(conn: Conn, run_id: int, worker: str, code_version: str) -> dict[str, Any] | None:
+    """Mark a run as running for one more attempt; None if it is already finished (a duplicate job)."""
+    cursor = await conn.execute(
+        """
+        UPDATE zaps_run SET status = 'running', attempts = attempts + 1, next_attempt_at = NULL,
+                            started_at = coalesce(started_at, now()), code_version = %(version)s
+        WHERE id = %(id)s AND status IN ('queued', 'retrying', 'running')
+        RETURNING id, automation, event_id, attempts, max_attempts
+        """,
+        {"id": run_id, "version": code_version},
+    )
+    run = await cursor.fetchone()
+    if run is None:
+        return None
+    # An attempt left open by a worker that died is closed as crashed, so the timeline tells the truth.
+    await conn.execute(
+        "UPDATE zaps_attempt SET finished_at = now(), outcome = 'crashed', "
+        "error = 'the worker stopped during this attempt' WHERE run_id = %s AND finished_at IS NULL",
+        (run_id,),
+    )
+    await conn.execute(
+        "INSERT INTO zaps_attempt (run_id, number, worker, code_version) VALUES (%s, %s, %s, %s)",
+        (run_id, run["attempts"], worker, code_version),
+    )
+    cursor = await conn.execute(
+        "SELECT id, source, dedup_key, kind, payload, headers, received_at FROM zaps_event WHERE id = %s",
+        (run["event_id"],),
+    )
+    run["event"] = await cursor.fetchone()
+    return dict(run)
+
+
+async def finish_run(
+    conn: Conn,
+    run_id: int,
+    *,
+    status: str,
+    error: str | None = None,
+    filter_reason: str | None = None,
+    retry_in_s: float | None = None,
+) -> None:
+    terminal = status in TERMINAL
+    await conn.execute(
+        """
+        UPDATE zaps_run SET status = %(status)s, error = %(error)s, filter_reason = %(reason)s,
+            finished_at = CASE WHEN %(terminal)s THEN now() ELSE NULL END,
+            next_attempt_at = CASE WHEN %(retry)s::float8 IS NULL THEN NULL
+                                   ELSE now() + make_interval(secs => %(retry)s::float8) END
+        WHERE id = %(id)s
+        """,
+        {
+            "status": status,
+            "error": error,
+            "reason": filter_reason,
+            "terminal": terminal,
+            "retry": retry_in_s,
+            "id": run_id,
+        },
+    )
+    await conn.execute(
+        "UPDATE zaps_attempt SET finished_at = now(), outcome = %s, error = %s "
+        "WHERE run_id = %s AND finished_at IS NULL",
+        (status, error, run_id),
+    )
+
+
+async def record_step(
+    conn: Conn,
+    *,
+    run_id: int,
+    attempt: int,
+    name: str,
+    status: str,
+    input: Any,
+    output: Any,
+    error: str | None,
+    duration_ms: float,
+) -> None:
+    await conn.execute(
+        "INSERT INTO zaps_step (run_id, attempt, name, status, input, output, error, duration_ms) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        (run_id, attempt, name, status, Jsonb(input), Jsonb(output), error, duration_ms),
+    )
+
+
+# --- the idempotency ledger --------------------------------------------------------------------------------------
+
+
+async def ledger_begin(conn: Conn, *, automation: str, event_id: int, step: str, key: str) -> dict[str, Any] | None:
+    """Returns the finished entry if this step already succeeded; otherwise marks it started and returns None."""
+    cursor = await conn.execute(
+        """
+        INSERT INTO zaps_ledger (automation, event_id, step, idempotency_key, status)
+        VALUES (%s, %s, %s, %s, 'started')
+        ON CONFLICT (automation, event_id, step) DO UPDATE SET started_at = CASE
+            WHEN zaps_ledger.status = 'started' THEN now() ELSE zaps_ledger.started_at END
+        RETURNING status, output
+        """,
+        (automation, event_id, step, key),
+    )
+    row = await cursor.fetchone()
+    assert row is not None
+    return dict(row) if row["status"] == "succeeded" else None
+
+
+async def ledger_complete(conn: Conn, *, key: str, output: Any) -> None:
+    await conn.execute(
+        "UPDATE zaps_ledger SET status = 'succeeded', output = %s, completed_at = now() WHERE idempotency_key = %s",
+        (Jsonb(output), key),
+    )
+
+
+# --- reading and replaying runs ----------------------------------------------------------------------------------
+
+
+async def list_runs(
+    conn: Conn,
+    *,
+    automation: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before: tuple[datetime, int] | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """Newest first, paginated by a (created_at, id) cursor, so page 1,000 costs what page 1 does."""
+    cursor = await conn.execute(
+        """
+        SELECT id, automation, event_id, status, attempts, max_attempts, error, filter_reason, code_version,
+               created_at, started_at, finished_at, next_attempt_at
+        FROM zaps_run
+        WHERE (%(automation)s::text IS NULL OR automation = %(automation)s)
+          AND (%(status)s::text IS NULL OR status = %(status)s)
+          AND (%(since)s::timestamptz IS NULL OR created_at >= %(since)s)
+          AND (%(until)s::timestamptz IS NULL OR created_at < %(until)s)
+          AND (%(before_at)s::timestamptz IS NULL OR (created_at, id) < (%(before_at)s, %(before_id)s))
+        ORDER BY created_at DESC, id DESC
+        LIMIT %(limit)s
+        """,
+        {
+            "automation": automation,
+            "status": status,
+            "since": since,
+            "until": until,
+            "before_at": before[0] if before else None,
+            "before_id": before[1] if before else None,
+            "limit": limit,
+        },
+    )
+    return [dict(row) for row in await cursor.fetchall()]
+
+
+async def get_run(conn: Conn, run_id: int) -> dict[str, Any] | None:
+    cursor = await conn.execute(
+        """
+        SELECT r.*, row_to_json(e) AS event
+        FROM zaps_run r JOIN zaps_event e ON e.id = r.event_id
+        WHERE r.id = %s
+        """,
+        (run_id,),
+    )
+    run = await cursor.fetchone()
+    if run is None:
+        return None
+    run = dict(run)
+    cursor = await conn.execute(
+        "SELECT number, started_at, finished_at, outcome, error, worker, code_version FROM zaps_attempt "
+        "WHERE run_id = %s ORDER BY id",
+        (run_id,),
+    )
+    run["attempt_log"] = [dict(row) for row in await cursor.fetchall()]
+    cursor = await conn.execute(
+        "SELECT attempt, name, status, input, output, error, started_at, duration_ms FROM zaps_step "
+        "WHERE run_id = %s ORDER BY id",
+        (run_id,),
+    )
+    run["steps"] = [dict(row) for row in await cursor.fetchall()]
+    return run
+
+
+async def select_replayable(
+    conn: Conn, *, automation: str | None, status: str, since: datetime | None, limit: int = 10_000
+) -> list[int]:
+    cursor = await conn.execute(
+        """
+        SELECT id FROM zaps_run
+        WHERE (%(automation)s::text IS NULL OR automation = %(automation)s) AND status = %(status)s
+          AND (%(since)s::timestamptz IS NULL OR created_at >= %(since)s)
+        ORDER BY id LIMIT %(limit)s
+        """,
+        {"automation": automation, "status": status, "since": since, "limit": limit},
+    )
+    return [row["id"] for row in await cursor.fetchall()]
+
+
+@dataclass(frozen=True)
+class Replayed:
+    queued: list[int]
+    refused: dict[int, str]  # run id → why not (still going, unknown)
+    queues: list[str]  # wake these after the commit
+
+
+async def replay(conn: Conn, run_ids: Sequence[int]) -> Replayed:
+    """Queue finished runs again with the current code. Steps the ledger has as done are not repeated."""
+    cursor = await conn.execute(
+        """
+        UPDATE zaps_run SET status = 'queued', attempts = 0, error = NULL, filter_reason = NULL,
+                            finished_at = NULL, next_attempt_at = NULL
+        WHERE id = ANY (%s) AND status = ANY (%s)
+        RETURNING id
+        """,
+        (list(run_ids), list(REPLAYABLE)),
+    )
+    queued = sorted(row["id"] for row in await cursor.fetchall())
+    queues: list[str] = []
+    if queued:
+        await conn.execute(
+            "INSERT INTO zaps_attempt (run_id, number, finished_at, outcome) "
+            "SELECT id, 0, now(), 'replayed' FROM unnest(%s::bigint[]) AS id",
+            (queued,),
+        )
+        queues = await defer_runs(conn, queued)
+    refused: dict[int, str] = {}
+    missing = set(run_ids) - set(queued)
+    if missing:
+        cursor = await conn.execute("SELECT id, status FROM zaps_run WHERE id = ANY (%s)", (list(missing),))
+        found = {row["id"]: row["status"] for row in await cursor.fetchall()}
+        for run_id in sorted(missing):
+            refused[run_id] = f"run is {found[run_id]}" if run_id in found else "no such run"
+    return Replayed(queued=queued, refused=refused, queues=queues)
+
+
+def to_json(value: Any) -> Any:
+    """Rows to plain JSON (datetimes as ISO strings)."""
+    return json.loads(json.dumps(value, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v)))

@@ -1,0 +1,139 @@
+"""What starts an automation: an inbound webhook, a cron schedule (with time zone), or a poll with a cursor.
+
+Each trigger feeds events into a *source*. A webhook or a schedule belongs to one automation; a poller is a
+source of its own that several automations can listen to, each for the event kinds it wants (`poller.on(...)`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+
+DEFAULT_BODY_LIMIT = 1024 * 1024  # 1 MiB: larger webhook bodies get a 413
+
+
+def setting_value(settings: Any, name: str | None) -> Any:
+    """A trigger names a settings field (e.g. "orders_webhook_secret") instead of holding a secret itself."""
+    if name is None:
+        return None
+    value = getattr(settings, name)
+    return value.get_secret_value() if hasattr(value, "get_secret_value") else value
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """POST {prefix}/hooks/{automation}. Signed (HMAC-SHA256, `secret_setting`) or a shared token (`token_setting`)
+    for senders that cannot sign; `dedup` picks the event's unique key (default: the sender's Idempotency-Key or
+    X-Request-Id header, else a hash of the body)."""
+
+    secret_setting: str | None = None
+    token_setting: str | None = None
+    body_limit: int = DEFAULT_BODY_LIMIT
+    tolerance_s: int = 300
+    dedup: Callable[[Any, dict[str, str]], str] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.secret_setting is None) == (self.token_setting is None):
+            raise ValueError("a webhook needs exactly one of secret_setting (HMAC) or token_setting (shared token)")
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "webhook", "auth": "hmac" if self.secret_setting else "token"}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Fire on a cron expression in a time zone (five fields; a sixth, seconds, last). The expression is given
+    here (`cron`) or read from a settings field (`cron_setting`), so it can change without a code change."""
+
+    cron: str | None = None
+    timezone: str = "UTC"
+    cron_setting: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.cron is None) == (self.cron_setting is None):
+            raise ValueError("a schedule needs exactly one of cron or cron_setting")
+        if self.cron is not None and not croniter.is_valid(self.cron):
+            raise ValueError(f"not a valid cron expression: {self.cron!r}")
+        ZoneInfo(self.timezone)  # raises for an unknown zone, at import time rather than at the first tick
+
+    def expression(self, settings: Any) -> str:
+        cron = self.cron or str(setting_value(settings, self.cron_setting))
+        if not croniter.is_valid(cron):
+            raise ValueError(f"{(self.cron_setting or 'cron').upper()} is not a valid cron expression: {cron!r}")
+        return cron
+
+    def next_after(self, moment: datetime, settings: Any) -> datetime:
+        local = moment.astimezone(ZoneInfo(self.timezone))
+        following: datetime = croniter(self.expression(settings), local).get_next(datetime)
+        return following
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "schedule", "cron": self.cron or f"${{{self.cron_setting}}}", "timezone": self.timezone}
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """One thing a poll found: `key` must be unique within the poller (a record id, plus a version if an update
+    should fire again)."""
+
+    key: str
+    payload: dict[str, Any]
+    kind: str | None = None
+
+
+@dataclass(frozen=True)
+class PollResult:
+    events: Sequence[NewEvent] = ()
+    cursor: Any = None  # stored only together with the events, in one transaction
+
+
+@dataclass(frozen=True)
+class PollContext:
+    cursor: Any  # what the last successful poll returned (None the first time)
+    runtime: Any  # zaps.context.Runtime
+
+
+PollFunction = Callable[[PollContext], Awaitable[PollResult]]
+
+
+@dataclass
+class Poller:
+    """A source fed by calling `fetch` every `every_s` seconds (or the value of the settings field `every_setting`)."""
+
+    name: str
+    fetch: PollFunction
+    every_s: float | None = None
+    every_setting: str | None = None
+    silent_after_s: float | None = None  # a poll that has not succeeded for this long is "stalled"
+    service: str = ""
+
+    def interval(self, settings: Any) -> float:
+        value = setting_value(settings, self.every_setting) if self.every_setting else self.every_s
+        if value is None:
+            raise ValueError(f"poller {self.name} has no interval")
+        return float(value)
+
+    @property
+    def source(self) -> str:
+        return f"{self.service}.{self.name}"
+
+    def on(self, *kinds: str) -> Subscription:
+        """Listen to this poller's events, only those of `kinds` if given."""
+        return Subscription(poller=self, kinds=tuple(kinds) or None)
+
+    def describe(self) -> dict[str, Any]:
+        return {"type": "poll", "poller": self.name, "every_s": self.every_s, "every_setting": self.every_setting}
+
+
+@dataclass(frozen=True)
+class Subscription:
+    poller: Poller
+    kinds: tuple[str, ...] | None = field(default=None)
+
+
+Trigger = Webhook | Schedule | Poller | Subscription

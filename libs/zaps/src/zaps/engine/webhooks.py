@@ -1,0 +1,160 @@
+"""Inbound webhooks: POST {prefix}/hooks/{automation}.
+
+Checks, in order: the body fits the limit (413), the signature or token is right (401), the body is JSON (422).
+Then the event and its runs are committed in one transaction, and only then the sender gets 202; if the database
+does not answer, 503, so the sender retries. The automation itself never runs inside the request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import psycopg
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from psycopg.types.json import Jsonb
+
+from zaps import signing
+from zaps.context import get_runtime
+from zaps.engine import repository
+from zaps.engine.automation import Automation
+from zaps.engine.triggers import Webhook, setting_value
+from zaps.errors import InvalidPayload, PayloadTooLarge, Unauthorized, ZapsError
+
+# Never stored with the event (the console shows stored headers): credentials of any kind.
+PRIVATE_HEADERS = {"authorization", "cookie", "proxy-authorization", "x-zaps-token", signing.SIGNATURE_HEADER}
+
+
+class MisconfiguredWebhook(ZapsError):
+    status_code = 503
+    code = "webhook_not_configured"
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body is larger than {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def authenticate(trigger: Webhook, settings: Any, request: Request, body: bytes) -> None:
+    if trigger.secret_setting:
+        secret = setting_value(settings, trigger.secret_setting)
+        if not secret:
+            raise MisconfiguredWebhook(f"{trigger.secret_setting.upper()} is not set; this webhook refuses everything")
+        try:
+            signing.verify(
+                secret,
+                body,
+                request.headers.get(signing.TIMESTAMP_HEADER),
+                request.headers.get(signing.SIGNATURE_HEADER),
+                tolerance_s=trigger.tolerance_s,
+            )
+        except signing.SignatureError as error:
+            raise Unauthorized(str(error)) from None
+        return
+    token = setting_value(settings, trigger.token_setting)
+    if not token:
+        raise MisconfiguredWebhook(
+            f"{(trigger.token_setting or '').upper()} is not set; this webhook refuses everything"
+        )
+    offered = request.headers.get("x-zaps-token")
+    authorization = request.headers.get("authorization", "")
+    if offered is None and authorization.lower().startswith("bearer "):
+        offered = authorization[7:].strip()
+    if not signing.token_matches(token, offered):
+        raise Unauthorized("missing or wrong token")
+
+
+def dedup_key(trigger: Webhook, payload: Any, headers: dict[str, str], body: bytes) -> str:
+    if trigger.dedup is not None:
+        return str(trigger.dedup(payload, headers))[:500]
+    sender_key = headers.get("idempotency-key")
+    if sender_key:
+        return "key:" + sender_key[:450]
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def _as_is(text: str) -> str:
+    return text
+
+
+def webhook_router(automations: list[Automation]) -> APIRouter:
+    router = APIRouter(tags=["webhooks"])
+    for automation in automations:
+        if isinstance(automation.trigger, Webhook):
+            router.add_api_route(
+                f"/hooks/{automation.local_name}",
+                _endpoint(automation, automation.trigger),
+                methods=["POST"],
+                status_code=202,
+                name=f"webhook:{automation.name}",
+                summary=f"Trigger {automation.name}",
+                description=_describe(automation.trigger),
+                openapi_extra={
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
+                responses={
+                    401: {"description": "Missing or wrong signature or token"},
+                    413: {"description": "Body over the limit"},
+                    422: {"description": "Body is not JSON"},
+                    503: {"description": "Not stored (database unavailable): retry"},
+                },
+            )
+    return router
+
+
+def _describe(trigger: Webhook) -> str:
+    if trigger.secret_setting:
+        return (
+            "Signed with HMAC-SHA256: header `X-Zaps-Timestamp` (Unix seconds) and `X-Zaps-Signature: v1=<hex of "
+            "HMAC(secret, timestamp + '.' + body)>`. An `Idempotency-Key` header makes retries of one delivery count "
+            "once; without it, identical bodies are one event."
+        )
+    return "Authenticated by a shared token: `Authorization: Bearer <token>` or `X-Zaps-Token: <token>`."
+
+
+def _endpoint(automation: Automation, trigger: Webhook) -> Any:
+    async def receive(request: Request) -> JSONResponse:
+        runtime = get_runtime(request)
+        body = await read_limited(request, trigger.body_limit)
+        authenticate(trigger, runtime.settings, request, body)
+        try:
+            payload = json.loads(body)
+        except (UnicodeDecodeError, ValueError):
+            raise InvalidPayload("body is not valid JSON") from None
+        headers = {k: v for k, v in request.headers.items() if k not in PRIVATE_HEADERS}
+        try:
+            async with runtime.database.connection() as conn:
+                ingested = await repository.ingest(
+                    conn,
+                    source=automation.source,
+                    key=dedup_key(trigger, payload, headers, body),
+                    # The body as sent (it parsed as JSON): stored without serialising it a second time.
+                    payload=Jsonb(body.decode(), dumps=_as_is),
+                    kind="webhook",
+                    headers=headers,
+                    code_version=runtime.settings.code_version,
+                )
+            for queue in ingested.queues:
+                runtime.wakeup.request(queue)
+        except psycopg.DataError:  # valid JSON that PostgreSQL will not store, e.g. a \u0000 in a string
+            raise InvalidPayload("body holds characters that cannot be stored (such as \\u0000)") from None
+        return JSONResponse(
+            {"event_id": ingested.event_id, "duplicate": ingested.duplicate, "runs": len(ingested.run_ids)},
+            status_code=202 if not ingested.duplicate else 200,
+        )
+
+    receive.__name__ = f"webhook_{automation.local_name.replace('-', '_')}"
+    return receive

@@ -1,0 +1,111 @@
+"""`zaps runs …`: list, show and replay runs straight from the database (DATABASE_URL)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from zaps.engine import repository, wakeup
+from zaps.engine.admin import parse_since
+
+STATUSES = ["queued", "running", "succeeded", "filtered", "retrying", "dead", "paused"]
+
+
+def add_commands(commands: Any) -> None:
+    runs = commands.add_parser("runs", help="list, show and replay automation runs")
+    sub = runs.add_subparsers(dest="runs_command", required=True)
+
+    listing = sub.add_parser("list", help="runs, newest first")
+    listing.add_argument("--automation", help="e.g. test.big-orders")
+    listing.add_argument("--status", choices=STATUSES)
+    listing.add_argument("--since", help="24h, 30m, 7d or an ISO time")
+    listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    listing.set_defaults(func=_list)
+
+    show = sub.add_parser("show", help="one run: event, attempts, steps")
+    show.add_argument("run_id", type=int)
+    show.set_defaults(func=_show)
+
+    replay = sub.add_parser("replay", help="queue runs again with the current code (done steps are skipped)")
+    replay.add_argument("run_ids", type=int, nargs="*", help="run ids; or select with --automation")
+    replay.add_argument("--automation")
+    replay.add_argument("--status", choices=STATUSES, default="dead")
+    replay.add_argument("--since", help="24h, 30m, 7d or an ISO time")
+    replay.set_defaults(func=_replay)
+
+
+def _database_url() -> str:
+    from zaps.app import resolve_database_url
+    from zaps.settings import ZapsSettings, load_settings
+
+    return resolve_database_url(load_settings(ZapsSettings))
+
+
+async def _connect() -> psycopg.AsyncConnection[Any]:
+    return await psycopg.AsyncConnection.connect(_database_url(), row_factory=dict_row, autocommit=True)
+
+
+def _list(args: argparse.Namespace) -> int:
+    async def fetch() -> list[dict[str, Any]]:
+        async with await _connect() as conn:
+            return await repository.list_runs(
+                conn, automation=args.automation, status=args.status, since=parse_since(args.since), limit=args.limit
+            )
+
+    runs = asyncio.run(fetch())
+    if args.json:
+        print(json.dumps(repository.to_json(runs), indent=2))
+        return 0
+    if not runs:
+        print("no runs")
+        return 0
+    print(f"{'ID':>8}  {'STATUS':<10} {'TRIES':>5}  {'CREATED (UTC)':<19}  {'AUTOMATION':<32} NOTE")
+    for row in runs:
+        note = row["filter_reason"] or row["error"] or ""
+        created = row["created_at"].strftime("%Y-%m-%d %H:%M:%S")
+        print(
+            f"{row['id']:>8}  {row['status']:<10} {row['attempts']:>5}  {created:<19}  {row['automation']:<32} "
+            f"{note[:60]}"
+        )
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    async def fetch_one() -> dict[str, Any] | None:
+        async with await _connect() as conn:
+            return await repository.get_run(conn, args.run_id)
+
+    found = asyncio.run(fetch_one())
+    if found is None:
+        print(f"run {args.run_id} does not exist")
+        return 1
+    print(json.dumps(repository.to_json(found), indent=2))
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    if not args.run_ids and not args.automation:
+        print("give run ids, or --automation NAME (with --status and --since)")
+        return 2
+
+    async def queue_again() -> repository.Replayed:
+        async with await _connect() as conn:
+            async with conn.transaction():
+                ids = args.run_ids or await repository.select_replayable(
+                    conn, automation=args.automation, status=args.status, since=parse_since(args.since)
+                )
+                replayed = await repository.replay(conn, ids)
+            await wakeup.notify(conn, replayed.queues)  # after the commit, so the workers find the jobs
+            return replayed
+
+    replayed = asyncio.run(queue_again())
+    print(f"queued {len(replayed.queued)} run(s) for replay" + (f": {replayed.queued}" if replayed.queued else ""))
+    for run_id, why in replayed.refused.items():
+        print(f"not replayed: run {run_id}: {why}")
+    return 0 if replayed.queued or not replayed.refused else 1

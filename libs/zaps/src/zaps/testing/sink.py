@@ -1,0 +1,86 @@
+"""A real HTTP server on 127.0.0.1 that plays a customer's webhook target or Slack: it records every request and
+answers from a script (e.g. 500, 500, then 200), so tests see exactly what went over the wire."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float = field(default_factory=time.monotonic)
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b'{"ok": true}'
+    delay_s: float = 0.0
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.requests: list[Received] = []
+        self._script: deque[Reply] = deque()
+        self._lock = threading.Lock()
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length)
+                with sink._lock:
+                    sink.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                    reply = sink._script.popleft() if sink._script else Reply()
+                if reply.delay_s:
+                    time.sleep(reply.delay_s)
+                self.send_response(reply.status)
+                self.send_header("content-type", "application/json")
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.send_header("content-length", str(len(reply.body)))
+                self.end_headers()
+                self.wfile.write(reply.body)
+
+            def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Sink:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def script(self, *replies: Reply | int) -> None:
+        """Answer the next requests with these (a bare number is a status code); then 200."""
+        with self._lock:
+            self._script.extend(Reply(r) if isinstance(r, int) else r for r in replies)
+
+    def to(self, path: str) -> list[Received]:
+        return [r for r in self.requests if r.path == path]
+
+    def applied(self, path: str | None = None) -> set[str]:
+        """Distinct Idempotency-Keys received (what a careful receiver would have acted on)."""
+        return {r.headers.get("idempotency-key", "") for r in self.requests if path is None or r.path == path}

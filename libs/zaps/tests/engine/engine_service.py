@@ -1,0 +1,68 @@
+"""A small service for the engine's tests: webhooks in, webhooks out, with fast retries."""
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from pydantic import SecretStr
+from zaps import Backoff, PollContext, PollResult, Run, Service, ZapsSettings, schedule, webhook
+from zaps.engine.triggers import NewEvent
+
+FAST = Backoff(first_s=0.05, factor=2, cap_s=0.3)
+
+
+class EngineSettings(ZapsSettings):
+    service_name: str = "enginetest"
+    path_prefix: str = "/api/enginetest"
+    hook_secret: SecretStr = SecretStr("hook-secret-0123456789")
+    hook_token: SecretStr = SecretStr("hook-token-0123456789")
+    target_url: str = "http://127.0.0.1:9"
+    slow_seconds: float = 0.0
+    tick_cron: str = "0 0 1 1 *"  # tests that need ticks set every second
+    poll_every_s: float = 3600  # tests that poll set a short interval
+
+
+service = Service(EngineSettings)
+
+
+@service.automation(webhook(secret_setting="hook_secret"), max_attempts=3, backoff=FAST)
+async def forward(run: Run) -> None:
+    if run.event.payload.get("skip"):
+        run.filter("asked to skip")
+    await run.webhook("deliver", url=run.settings.target_url + "/deliver", payload=run.event.payload)
+
+
+@service.automation(webhook(token_setting="hook_token"), max_attempts=2, backoff=FAST)
+async def tokened(run: Run) -> None:
+    await run.webhook("deliver", url=run.settings.target_url + "/tokened", payload=run.event.payload)
+
+
+@service.automation(webhook(secret_setting="hook_secret"), max_attempts=3, backoff=FAST)
+async def two_steps(run: Run) -> None:
+    await run.webhook("first", url=run.settings.target_url + "/first", payload=run.event.payload)
+    if run.event.payload.get("slow"):
+        await asyncio.sleep(run.settings.slow_seconds)
+    await run.webhook("second", url=run.settings.target_url + "/second", payload=run.event.payload)
+
+
+@service.automation(schedule(cron_setting="tick_cron", timezone="Europe/Paris"), name="ticking", max_attempts=1)
+async def ticking(run: Run) -> None:
+    await asyncio.sleep(float(run.settings.slow_seconds))
+
+
+# What the poller finds: tests append records (id, body); `FEED_FAILURE` makes the next fetch raise.
+FEED: list[tuple[int, dict[str, Any]]] = []
+
+
+@service.poller("feed", every_setting="poll_every_s")
+async def feed(poll: PollContext) -> PollResult:
+    """Returns the records after the cursor (the last id seen)."""
+    after = poll.cursor or 0
+    rows = [(record_id, body) for record_id, body in FEED if record_id > after][:100]
+    events = [NewEvent(key=str(record_id), kind=body.get("kind", "item"), payload=body) for record_id, body in rows]
+    return PollResult(events=events, cursor=rows[-1][0] if rows else after)
+
+
+@service.automation(feed.on("item"), max_attempts=2, backoff=FAST, silent_after=timedelta(hours=1))
+async def feed_items(run: Run) -> None:
+    await run.webhook("deliver", url=run.settings.target_url + "/feed", payload=run.event.payload)

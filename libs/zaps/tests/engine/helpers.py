@@ -1,0 +1,39 @@
+"""Small builders for the engine tests."""
+
+import json
+from typing import Any
+
+import httpx
+import psycopg
+from psycopg.rows import dict_row
+from zaps import signing
+
+SECRET = "hook-secret-0123456789"
+PREFIX = "/api/enginetest"
+
+
+async def post_signed(
+    client: httpx.AsyncClient,
+    automation: str,
+    payload: Any,
+    *,
+    secret: str = SECRET,
+    timestamp: int | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    body = json.dumps(payload).encode()
+    signed = signing.sign(secret, body, timestamp)
+    return await client.post(
+        f"{PREFIX}/hooks/{automation}",
+        content=body,
+        headers={"content-type": "application/json", **signed, **(headers or {})},
+    )
+
+
+def query(database_url: str, sql: str, *params: Any) -> list[dict[str, Any]]:
+    with psycopg.connect(database_url, row_factory=dict_row) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def runs_of(database_url: str, automation: str) -> list[dict[str, Any]]:
+    return query(database_url, "SELECT * FROM zaps_run WHERE automation = %s ORDER BY id", automation)
