@@ -1,0 +1,104 @@
+"""The console's own SQL: the automations overview and the dead runs a filter selects for replay.
+
+Listing runs, showing one, replaying and pausing use `zaps.engine.repository`; only what it lacks is here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncConnection
+
+Conn = AsyncConnection[Any]
+
+MAX_REPLAY = 10_000  # one confirmation replays at most this many (the oldest first); the next one takes the rest
+
+# Each LATERAL answers from an index of zaps_run or zaps_event, so the page costs a few index probes per
+# automation, whatever the size of the history.
+_OVERVIEW = """
+SELECT a.name, a.service, a.source, a.kinds, a.trigger, a.max_attempts, a.paused, a.registered_at,
+       last_run.id AS last_run_id, last_run.status AS last_run_status, last_run.created_at AS last_run_at,
+       last_event.received_at AS last_fired_at,
+       coalesce(day.succeeded, 0) AS succeeded_24h, coalesce(day.filtered, 0) AS filtered_24h,
+       coalesce(day.dead, 0) AS dead_24h, coalesce(day.total, 0) AS runs_24h,
+       dead.waiting AS dead_waiting
+FROM zaps_automation a
+LEFT JOIN LATERAL (
+    SELECT r.id, r.status, r.created_at FROM zaps_run r
+    WHERE r.automation = a.name ORDER BY r.created_at DESC, r.id DESC LIMIT 1
+) last_run ON true
+LEFT JOIN LATERAL (
+    SELECT e.received_at FROM zaps_event e
+    WHERE e.source = a.source ORDER BY e.received_at DESC LIMIT 1
+) last_event ON true
+LEFT JOIN LATERAL (
+    SELECT count(*) FILTER (WHERE r.status = 'succeeded') AS succeeded,
+           count(*) FILTER (WHERE r.status = 'filtered') AS filtered,
+           count(*) FILTER (WHERE r.status = 'dead') AS dead,
+           count(*) AS total
+    FROM zaps_run r
+    WHERE r.automation = a.name AND r.created_at >= now() - interval '24 hours'
+) day ON true
+LEFT JOIN LATERAL (
+    SELECT count(*) AS waiting FROM zaps_run r WHERE r.status = 'dead' AND r.automation = a.name
+) dead ON true
+ORDER BY a.service, a.name
+"""
+
+
+async def automations_overview(conn: Conn) -> list[dict[str, Any]]:
+    """Every automation of every service, with its last run, last event, last 24 h and dead runs waiting."""
+    cursor = await conn.execute(_OVERVIEW)
+    return [dict(row) for row in await cursor.fetchall()]
+
+
+async def automation_names(conn: Conn) -> list[str]:
+    cursor = await conn.execute("SELECT name FROM zaps_automation ORDER BY name")
+    return [row["name"] for row in await cursor.fetchall()]
+
+
+_DEAD_FILTER = """
+FROM zaps_run
+WHERE status = 'dead'
+  AND (%(automation)s::text IS NULL OR automation = %(automation)s)
+  AND (%(since)s::timestamptz IS NULL OR created_at >= %(since)s)
+  AND (%(until)s::timestamptz IS NULL OR created_at < %(until)s)
+"""
+
+
+def _dead_params(automation: str | None, since: datetime | None, until: datetime | None, limit: int) -> dict[str, Any]:
+    return {"automation": automation, "since": since, "until": until, "limit": limit}
+
+
+async def count_dead(
+    conn: Conn, *, automation: str | None, since: datetime | None, until: datetime | None, limit: int = MAX_REPLAY
+) -> int:
+    """How many dead runs the filter selects, counted up to `limit` + 1 (so a huge backlog costs no more)."""
+    cursor = await conn.execute(
+        f"SELECT count(*) AS n FROM (SELECT 1 {_DEAD_FILTER} LIMIT %(limit)s + 1) AS selected",  # noqa: S608
+        _dead_params(automation, since, until, limit),
+    )
+    row = await cursor.fetchone()
+    return int(row["n"]) if row else 0
+
+
+async def dead_run_ids(
+    conn: Conn, *, automation: str | None, since: datetime | None, until: datetime | None, limit: int = MAX_REPLAY
+) -> list[int]:
+    """The dead runs the filter selects, the oldest first (they have waited longest), at most `limit`."""
+    cursor = await conn.execute(
+        f"SELECT id {_DEAD_FILTER} ORDER BY created_at, id LIMIT %(limit)s",
+        _dead_params(automation, since, until, limit),
+    )
+    return [row["id"] for row in await cursor.fetchall()]
+
+
+async def run_status(conn: Conn, run_id: int) -> dict[str, Any] | None:
+    """What the run page polls while a run is going: its status and progress."""
+    cursor = await conn.execute(
+        "SELECT id, status, attempts, max_attempts, finished_at, next_attempt_at FROM zaps_run WHERE id = %s",
+        (run_id,),
+    )
+    row = await cursor.fetchone()
+    return dict(row) if row else None
