@@ -1,0 +1,103 @@
+"""ringcentral-service settings: the RingCentral app's credentials, where to reach it, and how often to poll.
+
+Credentials may be left unset in development (the status page then says "not configured"); production refuses to
+start without them unless RINGCENTRAL_DEMO points the service at the simulator.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from zaps.settings import Environment, ZapsSettings
+
+# call-log-sync is in the Heavy group: 10 requests a minute per user. One poll costs one request, so 6 s is the
+# fastest rate that fits at all (and leaves nothing for backfill or recordings).
+HEAVY_REQUESTS_PER_MINUTE = 10
+MIN_POLL_INTERVAL_S = 60 / HEAVY_REQUESTS_PER_MINUTE
+# Credentials of the demo simulator, used when RINGCENTRAL_DEMO is on and none are set.
+DEMO_CLIENT_ID = "demo-client-id"
+DEMO_CLIENT_SECRET = "demo-client-secret"
+DEMO_JWT = "demo-jwt-credential"
+
+
+class Settings(ZapsSettings):
+    service_name: str = "ringcentral"
+    path_prefix: str = "/api/ringcentral"
+
+    ringcentral_server_url: str = Field(
+        default="https://platform.ringcentral.com", description="RingCentral API entry point"
+    )
+    ringcentral_media_url: str = Field(
+        default="https://media.ringcentral.com", description="Entry point for attachments and recordings"
+    )
+    ringcentral_client_id: str | None = Field(default=None, description="Client ID of the JWT app")
+    ringcentral_client_secret: SecretStr | None = Field(default=None, description="Client secret of the JWT app")
+    ringcentral_jwt: SecretStr | None = Field(default=None, description="JWT credential of the user the app acts as")
+    ringcentral_poll_interval_seconds: float = Field(
+        default=20.0, description="How often call-log-sync and message-sync run (call log is Heavy: 10/min)"
+    )
+    ringcentral_demo: bool = Field(default=False, description="Talk to the built-in simulator, not RingCentral")
+    ringcentral_shadow_mode: bool = Field(
+        default=False, description="Automations record what they would do without doing it"
+    )
+    ringcentral_call_log_level: Literal["extension", "account"] = Field(
+        default="extension", description="extension: the JWT user's calls; account: the whole company (admin)"
+    )
+
+    @field_validator("ringcentral_server_url", "ringcentral_media_url")
+    @classmethod
+    def _url_shape(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL, e.g. https://platform.ringcentral.com")
+        return value
+
+    @field_validator("ringcentral_poll_interval_seconds")
+    @classmethod
+    def _within_heavy_budget(cls, value: float) -> float:
+        if value < MIN_POLL_INTERVAL_S:
+            raise ValueError(
+                f"{value:g} s is below {MIN_POLL_INTERVAL_S:g} s: call-log-sync is in RingCentral's Heavy rate-limit "
+                f"group ({HEAVY_REQUESTS_PER_MINUTE} requests/min per user), so faster polls would be throttled"
+            )
+        return value
+
+    @property
+    def ringcentral_configured(self) -> bool:
+        return self.ringcentral_credentials() is not None
+
+    def ringcentral_credentials(self) -> tuple[str, SecretStr, SecretStr] | None:
+        """(client id, client secret, JWT), or None when they are not configured."""
+        if self.ringcentral_client_id and self.ringcentral_client_secret and self.ringcentral_jwt:
+            return self.ringcentral_client_id, self.ringcentral_client_secret, self.ringcentral_jwt
+        return None
+
+    @model_validator(mode="after")
+    def _credentials(self) -> Self:
+        names = {
+            "RINGCENTRAL_CLIENT_ID": bool(self.ringcentral_client_id),
+            "RINGCENTRAL_CLIENT_SECRET": bool(self.ringcentral_client_secret),
+            "RINGCENTRAL_JWT": bool(self.ringcentral_jwt),
+        }
+        missing = [name for name, present in names.items() if not present]
+        if len(missing) == len(names) and self.ringcentral_demo:
+            # The simulator accepts these; a real RingCentral never would.
+            self.ringcentral_client_id = DEMO_CLIENT_ID
+            self.ringcentral_client_secret = SecretStr(DEMO_CLIENT_SECRET)
+            self.ringcentral_jwt = SecretStr(DEMO_JWT)
+            return self
+        if missing and len(missing) < len(names):
+            raise ValueError(f"{', '.join(missing)} must be set too: RingCentral needs all three credentials")
+        if missing and self.environment is Environment.production and not self.ringcentral_demo:
+            raise ValueError(
+                "RINGCENTRAL_CLIENT_ID, RINGCENTRAL_CLIENT_SECRET and RINGCENTRAL_JWT must be set in production "
+                "(or RINGCENTRAL_DEMO=true to run against the simulator)"
+            )
+        if (
+            self.environment is Environment.production
+            and not self.ringcentral_demo
+            and not self.ringcentral_server_url.startswith("https://")
+        ):
+            raise ValueError("RINGCENTRAL_SERVER_URL must use https in production (RingCentral only answers on 443)")
+        return self
