@@ -33,7 +33,8 @@ async def test_status_without_credentials_says_not_configured(make_settings):
     assert status["authenticated"] is False
     assert status["mode"] == "live"
     assert status["rate_limits"] == {}
-    assert status["streams"] == {}
+    assert set(status["streams"]) == {"calls", "messages"}
+    assert status["streams"]["calls"]["last_poll_at"] is None  # the worker is off: nothing has polled
 
 
 async def test_status_after_a_poll_shows_authentication_and_budgets_but_never_the_token(make_settings, sim):

@@ -201,6 +201,7 @@ def create_app(settings: ZapsSettings, *, service: Service, actions: Actions | N
                 wakeup=wakeup,
             )
             app.state.runtime = runtime
+            stack.push_async_callback(runtime.close_resources)
             service.bind(runtime)
             async with database.connection() as conn:
                 await repository.register_automations(conn, service.name, list(service.automations.values()))

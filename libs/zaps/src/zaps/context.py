@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
@@ -29,6 +30,21 @@ class Runtime:
     actions: Actions
     wakeup: Wakeup
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # What a service opened for itself (an API client, say), each kept under a name and closed when the app stops.
+    resources: dict[str, Any] = field(default_factory=dict)
+    _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def resource(self, name: str, make: Callable[[], Any], close: Callable[[Any], Awaitable[None]]) -> Any:
+        """The service's own long-lived object `name`, made on first use and closed by `close` at shutdown."""
+        if name not in self.resources:
+            made = self.resources[name] = make()
+            self._closers.append(lambda: close(made))
+        return self.resources[name]
+
+    async def close_resources(self) -> None:
+        while self._closers:
+            await self._closers.pop()()
+        self.resources.clear()
 
 
 def get_runtime(request: Request) -> Runtime:

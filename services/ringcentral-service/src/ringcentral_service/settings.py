@@ -6,6 +6,7 @@ start without them unless RINGCENTRAL_DEMO points the service at the simulator.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -15,6 +16,7 @@ from zaps.settings import Environment, ZapsSettings
 # fastest rate that fits at all (and leaves nothing for backfill or recordings).
 HEAVY_REQUESTS_PER_MINUTE = 10
 MIN_POLL_INTERVAL_S = 60 / HEAVY_REQUESTS_PER_MINUTE
+MAX_SYNC_RECORDS_FLOOR = 250  # a backfill must hold at least what one full sync returns
 # Credentials of the demo simulator, used when RINGCENTRAL_DEMO is on and none are set.
 DEMO_CLIENT_ID = "demo-client-id"
 DEMO_CLIENT_SECRET = "demo-client-secret"
@@ -43,6 +45,30 @@ class Settings(ZapsSettings):
     )
     ringcentral_call_log_level: Literal["extension", "account"] = Field(
         default="extension", description="extension: the JWT user's calls; account: the whole company (admin)"
+    )
+    ringcentral_first_sync_lookback_minutes: int = Field(
+        default=60, ge=0, le=30 * 24 * 60, description="The first poll turns calls and messages this old into events"
+    )
+    ringcentral_backfill_overlap_minutes: int = Field(
+        default=240,
+        ge=0,
+        le=24 * 60,
+        description="A full sync after a reset starts this long before the last sync (covers the longest call)",
+    )
+    ringcentral_backfill_max_records: int = Field(
+        default=20_000, ge=MAX_SYNC_RECORDS_FLOOR, description="At most this many calls read by one backfill"
+    )
+    ringcentral_transcription_wait_seconds: float = Field(
+        default=600, ge=0, description="A voicemail fires when transcribed, or after this wait without it"
+    )
+    ringcentral_automations_file: Path | None = Field(
+        default=None, description="The TOML file of no-code automations (see automations.example.toml)"
+    )
+    ringcentral_webhook_url: str | None = Field(
+        default=None, description="A webhook target an automation can name with url_setting (a CRM, a sheet)"
+    )
+    ringcentral_sms_from: str | None = Field(
+        default=None, description="The company number SMS replies are sent from (E.164, e.g. +16505550100)"
     )
 
     @field_validator("ringcentral_server_url", "ringcentral_media_url")

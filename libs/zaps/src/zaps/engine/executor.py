@@ -75,6 +75,7 @@ async def execute(runtime: Any, run_id: int) -> None:
             database=runtime.database,
             actions=runtime.actions,
             settings=runtime.settings,
+            runtime=runtime,
         )
         try:
             await automation.handler(run)

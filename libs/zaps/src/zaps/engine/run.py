@@ -64,6 +64,7 @@ class Run:
         database: Database,
         actions: Actions,
         settings: Any,
+        runtime: Any = None,
     ) -> None:
         self.id = run_id
         self.automation = automation
@@ -71,6 +72,7 @@ class Run:
         self.event = event
         self.settings = settings
         self.actions = actions
+        self.runtime = runtime  # zaps.context.Runtime: the service's own resources (an API client, say)
         self.log = logging.getLogger(f"zaps.run.{automation}")
         self._database = database
 
