@@ -19,7 +19,7 @@ from zaps.testing.apps import running
 from zaps.testing.waiting import eventually
 
 CONFIG = SimulatorConfig()
-EXAMPLE = Path(__file__).resolve().parents[1] / "automations.example.toml"
+EXAMPLE = Path(__file__).resolve().parents[3] / "infra" / "ringcentral" / "automations.example.toml"
 CALLER = "+14155550123"  # the simulator's default caller
 
 MISSED_RULES = """

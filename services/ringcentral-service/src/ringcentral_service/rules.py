@@ -1,6 +1,6 @@
 """The no-code automations file (TOML): its schema, and the checks that stop start-up on a mistake.
 
-See automations.example.toml beside the service for every option. Each `[[automation]]` listens to one event kind,
+See infra/ringcentral/automations.example.toml for every option. Each `[[automation]]` listens to one event kind,
 may filter, and does one action: `slack`, `email`, `webhook` or `sms_reply`. A mistake (an unknown key, a typo in a
 kind, a placeholder that does not exist, a bad time) stops the service at start-up with one line per problem.
 """

@@ -62,7 +62,7 @@ class Settings(ZapsSettings):
         default=600, ge=0, description="A voicemail fires when transcribed, or after this wait without it"
     )
     ringcentral_automations_file: Path | None = Field(
-        default=None, description="The TOML file of no-code automations (see automations.example.toml)"
+        default=None, description="The TOML file of no-code automations (see infra/ringcentral/)"
     )
     ringcentral_webhook_url: str | None = Field(
         default=None, description="A webhook target an automation can name with url_setting (a CRM, a sheet)"
@@ -70,6 +70,11 @@ class Settings(ZapsSettings):
     ringcentral_sms_from: str | None = Field(
         default=None, description="The company number SMS replies are sent from (E.164, e.g. +16505550100)"
     )
+
+    @field_validator("ringcentral_automations_file", "ringcentral_sms_from", "ringcentral_webhook_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value  # compose passes an unset variable as ""
 
     @field_validator("ringcentral_server_url", "ringcentral_media_url")
     @classmethod
