@@ -63,7 +63,8 @@ def test_the_curl_command_in_the_docs_triggers_a_run(database_url):
     """The signed-webhook snippet of docs/automations.md, run as written against a real server."""
     snippet = next(block for block in _shell_blocks(DOCS.read_text()) if "X-Zaps-Signature" in block)
     env = {"DATABASE_URL": database_url, "ENVIRONMENT": "test", "LOG_LEVEL": "WARNING", "RUN_WORKER": "true"}
-    with server_process("test", env) as server:
+    # The order goes to a sink of this test's own, never to a developer's `make dev` on port 8000.
+    with Sink() as sink, server_process("test", {**env, "ORDERS_FORWARD_URL": sink.url + "/orders"}) as server:
         script = snippet.replace("http://localhost:8000", server["base_url"])
         result = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", script],

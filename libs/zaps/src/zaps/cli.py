@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -63,6 +64,9 @@ def _cmd_dev(args: argparse.Namespace) -> int:
             print(f"  {root}{prefix}{path}", flush=True)
     print("Ctrl-C stops everything.\n", flush=True)
     uvicorn.run(Gateway(apps), host=args.host, port=args.port, log_config=None, lifespan="on")
+    # A Ctrl-C often reaches the whole process group twice; the second must not interrupt the embedded
+    # PostgreSQL's clean stop (an atexit hook) with a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     return 0
 
 

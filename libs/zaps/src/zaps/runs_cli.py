@@ -16,6 +16,15 @@ from zaps.engine.admin import parse_since
 STATUSES = ["queued", "running", "succeeded", "filtered", "retrying", "dead", "paused"]
 
 
+def _since(value: str) -> str:
+    """A usage error, not a traceback, for a --since that is neither a duration nor a time."""
+    try:
+        parse_since(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return value
+
+
 def add_commands(commands: Any) -> None:
     runs = commands.add_parser("runs", help="list, show and replay automation runs")
     sub = runs.add_subparsers(dest="runs_command", required=True)
@@ -23,7 +32,7 @@ def add_commands(commands: Any) -> None:
     listing = sub.add_parser("list", help="runs, newest first")
     listing.add_argument("--automation", help="e.g. test.big-orders")
     listing.add_argument("--status", choices=STATUSES)
-    listing.add_argument("--since", help="24h, 30m, 7d or an ISO time")
+    listing.add_argument("--since", type=_since, help="24h, 30m, 7d or an ISO time")
     listing.add_argument("--limit", type=int, default=20)
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     listing.set_defaults(func=_list)
@@ -36,7 +45,7 @@ def add_commands(commands: Any) -> None:
     replay.add_argument("run_ids", type=int, nargs="*", help="run ids; or select with --automation")
     replay.add_argument("--automation")
     replay.add_argument("--status", choices=STATUSES, default="dead")
-    replay.add_argument("--since", help="24h, 30m, 7d or an ISO time")
+    replay.add_argument("--since", type=_since, help="24h, 30m, 7d or an ISO time")
     replay.set_defaults(func=_replay)
 
 

@@ -131,4 +131,6 @@ async def test_the_runs_command_lists_shows_and_replays(engine_settings, databas
             lambda runs: all(r["status"] == "succeeded" for r in runs),
         )
         missing = await asyncio.to_thread(zaps, database_url, "runs", "show", "987654")
+        bad_since = await asyncio.to_thread(zaps, database_url, "runs", "list", "--since", "3x")
     assert missing.returncode == 1
+    assert bad_since.returncode == 2 and "not a duration" in bad_since.stderr and "Traceback" not in bad_since.stderr

@@ -57,7 +57,9 @@ async def send(runtime: Any, *, automation: str, kind: str, text: str, detail: d
             ("webhook", actions.webhook.send(url=settings.alert_webhook_url, payload=payload, idempotency_key=key))
         )
     if not channels:
+        # Recorded in zaps_alert all the same (the console and Grafana show it); nothing to send it through.
         logger.warning("alert with no channel configured", extra={"automation": automation, "alert": kind})
+        return True
     for name, delivery in channels:
         try:
             await delivery
@@ -70,5 +72,6 @@ async def send(runtime: Any, *, automation: str, kind: str, text: str, detail: d
                 "UPDATE zaps_alert SET delivery_error = %s WHERE automation = %s AND kind = %s AND window_start = %s",
                 ("; ".join(failures)[:4000], automation, kind, claimed["window_start"]),
             )
-    logger.warning("alert sent", extra={"automation": automation, "alert": kind})
+    else:
+        logger.warning("alert sent", extra={"automation": automation, "alert": kind, "channels": len(channels)})
     return True

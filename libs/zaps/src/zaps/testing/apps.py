@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -36,12 +37,17 @@ def free_port() -> int:
 def server_process(
     service: str, env: dict[str, str], *, port: int | None = None, ready_path: str = "/health"
 ) -> Iterator[dict[str, Any]]:
-    """`zaps serve SERVICE` as a real process; waits until `prefix + ready_path` answers, stops it afterwards."""
+    """`zaps serve SERVICE` as a real process; waits until `prefix + ready_path` answers, stops it afterwards.
+
+    It runs in an empty folder, so a developer's `.env` (real webhook URLs, real credentials) never reaches a test.
+    """
     port = port or free_port()
     full_env = {**os.environ, **env}
+    workdir = tempfile.TemporaryDirectory(prefix="zaps-test-server-")
     process = subprocess.Popen(
         [sys.executable, "-m", "zaps.cli", "serve", service, "--port", str(port)],
         env=full_env,
+        cwd=workdir.name,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
@@ -70,3 +76,4 @@ def server_process(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        workdir.cleanup()
