@@ -24,7 +24,8 @@ lint: install  ## ruff (lint and format check)
 typecheck: install  ## mypy, strict, on every package
 	$(UV) run --frozen mypy
 
-pytest: install  ## the test suite (real PostgreSQL and Redis where they answer)
+pytest: install  ## the test suite (real PostgreSQL and Redis where they answer; Debian's Chromium for the console)
+	./scripts/ensure-chromium.sh
 	$(UV) run --frozen pytest
 
 test: lint typecheck pytest  ## everything CI runs
