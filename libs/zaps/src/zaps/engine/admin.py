@@ -11,12 +11,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from zaps import signing
 from zaps.context import RuntimeDep, get_runtime
 from zaps.engine import repository
-from zaps.errors import NotFound, Unauthorized, ZapsError
+from zaps.errors import NotFound, Unauthorized
 
 RunStatus = Literal["queued", "running", "succeeded", "filtered", "retrying", "dead", "paused"]
 _DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
@@ -37,9 +37,13 @@ def parse_since(value: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-class BadRequest(ZapsError):
-    status_code = 400
-    code = "bad_request"
+def _valid_since(value: str | None) -> str | None:
+    parse_since(value)  # a ValueError here is a 422 naming the field, as for any other bad input
+    return value
+
+
+Since = Annotated[str | None, AfterValidator(_valid_since)]
+_ERROR = {"content": {"application/json": {"example": {"error": {"code": "...", "message": "..."}}}}}
 
 
 def require_admin(request: Request) -> None:
@@ -50,14 +54,30 @@ def require_admin(request: Request) -> None:
         raise Unauthorized("admin token required: Authorization: Bearer <ADMIN_TOKEN>")
 
 
-router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+router = APIRouter(
+    prefix="/admin",
+    tags=["admin"],
+    dependencies=[Depends(require_admin)],
+    responses={401: {"description": "No admin token, or a wrong one", **_ERROR}},
+)
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such run or automation", **_ERROR}}
 
 
 class ReplayRequest(BaseModel):
+    # The schema says what the validator below enforces: run ids, or an automation (or both).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["run_ids"], "properties": {"run_ids": {"type": "array", "minItems": 1}}},
+                {"required": ["automation"], "properties": {"automation": {"type": "string", "minLength": 1}}},
+            ]
+        }
+    )
+
     run_ids: list[int] | None = Field(default=None, max_length=10_000, description="Replay these runs")
     automation: str | None = Field(default=None, max_length=200, description="…or every run of this automation")
     status: RunStatus = Field(default="dead", description="…in this status")
-    since: str | None = Field(default=None, max_length=40, description="…created since (24h, 7d, or ISO time)")
+    since: Since = Field(default=None, max_length=40, description="…created since (24h, 7d, or ISO time)")
 
     @model_validator(mode="after")
     def _one_selection(self) -> ReplayRequest:
@@ -66,23 +86,16 @@ class ReplayRequest(BaseModel):
         return self
 
 
-def _since_or_400(value: str | None) -> datetime | None:
-    try:
-        return parse_since(value)
-    except ValueError as error:
-        raise BadRequest(str(error)) from None
-
-
-@router.get("/runs", summary="Runs, newest first")
+@router.get("/runs", summary="Runs, newest first", responses=_NOT_FOUND)
 async def list_runs(
     runtime: RuntimeDep,
     automation: Annotated[str | None, Query(max_length=200)] = None,
     status: RunStatus | None = None,
-    since: Annotated[str | None, Query(max_length=40, description="24h, 30m, 7d or an ISO time")] = None,
+    since: Annotated[Since, Query(max_length=40, description="24h, 30m, 7d or an ISO time")] = None,
     before_id: Annotated[int | None, Query(ge=1, le=2**62, description="Page: runs older than this one")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
-    since_at = _since_or_400(since)
+    since_at = parse_since(since)
     async with runtime.database.connection() as conn:
         before = None
         if before_id is not None:
@@ -97,7 +110,7 @@ async def list_runs(
     return {"runs": repository.to_json(runs), "next_before_id": runs[-1]["id"] if len(runs) == limit else None}
 
 
-@router.get("/runs/{run_id}", summary="One run: its event, attempts and steps")
+@router.get("/runs/{run_id}", summary="One run: its event, attempts and steps", responses=_NOT_FOUND)
 async def show_run(runtime: RuntimeDep, run_id: int) -> dict[str, Any]:
     async with runtime.database.connection() as conn:
         run = await repository.get_run(conn, run_id) if 0 < run_id < 2**62 else None
@@ -114,7 +127,7 @@ async def replay_runs(runtime: RuntimeDep, request: ReplayRequest) -> dict[str, 
             ids = request.run_ids
         else:
             ids = await repository.select_replayable(
-                conn, automation=request.automation, status=request.status, since=_since_or_400(request.since)
+                conn, automation=request.automation, status=request.status, since=parse_since(request.since)
             )
         replayed = await repository.replay(conn, ids)
     for queue in replayed.queues:
@@ -133,12 +146,12 @@ async def list_automations(runtime: RuntimeDep) -> dict[str, Any]:
     return {"automations": repository.to_json([dict(row) for row in rows])}
 
 
-@router.post("/automations/{name}/pause", summary="Pause: events are stored, runs wait")
+@router.post("/automations/{name}/pause", summary="Pause: events are stored, runs wait", responses=_NOT_FOUND)
 async def pause(runtime: RuntimeDep, name: str) -> dict[str, Any]:
     return await _set_paused(runtime, name, True)
 
 
-@router.post("/automations/{name}/resume", summary="Resume: the runs that waited are queued")
+@router.post("/automations/{name}/resume", summary="Resume: the runs that waited are queued", responses=_NOT_FOUND)
 async def resume(runtime: RuntimeDep, name: str) -> dict[str, Any]:
     return await _set_paused(runtime, name, False)
 

@@ -102,10 +102,12 @@ def webhook_router(automations: list[Automation]) -> APIRouter:
                 openapi_extra={
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {"schema": {"type": "object"}}},
+                        # Any JSON value: senders post objects, arrays, even bare strings.
+                        "content": {"application/json": {"schema": {}}},
                     }
                 },
                 responses={
+                    200: {"description": "This delivery was received before: stored once, nothing new runs"},
                     401: {"description": "Missing or wrong signature or token"},
                     413: {"description": "Body over the limit"},
                     422: {"description": "Body is not JSON"},
