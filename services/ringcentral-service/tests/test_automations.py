@@ -153,14 +153,17 @@ async def test_a_voicemail_is_emailed_with_its_transcription(rc_settings, sim, d
 
 async def test_shadow_mode_records_what_it_would_send_and_sends_nothing(rc_settings, sim, database_url):
     await sim.add_call(direction="Inbound", result="Missed")
+    await sim.add_call(direction="Inbound", result="Missed")  # the same caller: in shadow mode too, one reply
     actions = fake_actions()
     settings = rc_settings(MISSED_RULES, ringcentral_shadow_mode=True)
 
     async with running(service.create_app(settings, actions=actions)):
-        (slack_run,) = await wait_runs(database_url, "ringcentral.missed-call-slack", 1)
-        (sms_run,) = await wait_runs(database_url, "ringcentral.missed-call-sms", 1)
+        slack_run, _ = await wait_runs(database_url, "ringcentral.missed-call-slack", 2)
+        sms_runs = await wait_runs(database_url, "ringcentral.missed-call-sms", 2)
 
     assert actions.slack.calls == [] and await sim.sent_sms() == []
+    assert sorted(r["status"] for r in sms_runs) == ["filtered", "succeeded"]
+    (sms_run,) = [r for r in sms_runs if r["status"] == "succeeded"]
     (slack_step,) = slack_run["steps"]
     assert slack_step["name"] == "shadow-slack" and slack_step["output"]["shadow"] is True
     assert CALLER in slack_step["output"]["would"]["slack"]["text"]

@@ -76,6 +76,16 @@ def test_production_in_demo_mode_runs_on_the_simulator_credentials():
     assert credentials[2].get_secret_value() == DEMO_JWT
 
 
+def test_demo_mode_talks_to_the_services_own_simulator_unless_told_otherwise(monkeypatch):
+    monkeypatch.setenv("PORT", "8011")
+    settings = build(ringcentral_demo=True)
+    elsewhere = build(ringcentral_demo=True, ringcentral_server_url="http://127.0.0.1:8090")
+
+    assert settings.ringcentral_server_url == "http://127.0.0.1:8011/api/ringcentral/simulator"
+    assert settings.ringcentral_media_url == settings.ringcentral_server_url
+    assert elsewhere.ringcentral_server_url == "http://127.0.0.1:8090"
+
+
 def test_half_configured_credentials_name_what_is_missing():
     message = error_of(ringcentral_client_id="app-client-id")
 

@@ -124,16 +124,16 @@ async def transcription_text(run: Run) -> str:
     return str(fetched["text"])
 
 
-async def _recent_reply(run: Run, rule: Rule, number: str, hours: float) -> datetime | None:
-    """When this rule last texted `number` for another event within `hours`, if it did."""
+async def _recent_reply(run: Run, step: str, number: str, hours: float) -> datetime | None:
+    """When this rule last texted `number` (or, in shadow mode, would have) for another event within `hours`."""
     async with run.runtime.database.connection() as conn:
         cursor = await conn.execute(
             """
             SELECT max(s.started_at) AS at FROM zaps_step s JOIN zaps_run r ON r.id = s.run_id
-            WHERE r.automation = %s AND s.name = 'sms-reply' AND s.status = 'succeeded'
+            WHERE r.automation = %s AND s.name = %s AND s.status = 'succeeded'
               AND s.input->>'to' = %s AND r.event_id <> %s AND s.started_at > now() - make_interval(secs => %s)
             """,
-            (run.automation, number, run.event.id, hours * 3600),
+            (run.automation, step, number, run.event.id, hours * 3600),
         )
         row = await cursor.fetchone()
     return row["at"] if row else None
@@ -153,17 +153,20 @@ async def _sms_reply(run: Run, rule: Rule, rules: RulesFile, settings: Settings,
         run.filter(f"the call is older than {reply.max_age_minutes:g} minutes")
     if settings.ringcentral_sms_from is None:
         raise PermanentError("RINGCENTRAL_SMS_FROM is not set: the number SMS replies are sent from")
-    if settings.ringcentral_shadow_mode:
-        await _shadow(run, "sms_reply", {"to": number, "text": text})
-        return
-    # One reply per number at a time: two missed calls in a row must not both pass the check below.
+    shadow = settings.ringcentral_shadow_mode
+    step = "shadow-sms-reply" if shadow else "sms-reply"
+    # One reply per number at a time: two missed calls in a row must not both pass the check below. Shadow mode
+    # checks too (against its own would-be replies), so the week beside the Zap counts the texts it would send.
     async with run.runtime.database.transaction() as conn:
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{run.automation}/{number}",))
         if reply.once_per_number_hours > 0:
-            earlier = await _recent_reply(run, rule, number, reply.once_per_number_hours)
+            earlier = await _recent_reply(run, step, number, reply.once_per_number_hours)
             if earlier is not None:
                 run.filter(f"{number} was already texted at {earlier:%Y-%m-%d %H:%M} UTC")
-        await send_sms(run, step="sms-reply", from_number=settings.ringcentral_sms_from, to=number, text=text)
+        if shadow:
+            await _shadow(run, "sms_reply", {"to": number, "text": text})
+        else:
+            await send_sms(run, step=step, from_number=settings.ringcentral_sms_from, to=number, text=text)
 
 
 async def _shadow(run: Run, action: str, would: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ and in demo mode the service serves its own simulator (`demo`).
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any
 
@@ -46,6 +47,9 @@ def check_settings(rules: RulesFile, settings: Settings) -> None:
         raise RulesError("\n".join(problems))
 
 
+logger = logging.getLogger(__name__)
+
+
 class RingCentralService(Service):
     """A `Service` that reads the automations file when its app is made, so a mistake stops start-up."""
 
@@ -66,7 +70,13 @@ class RingCentralService(Service):
         for name in self.rule_automations:  # a new app of the same service (tests, reloads) reads the file anew
             self.automations.pop(name, None)
         self.rule_automations = automations.install(self, rules)
-        return super().create_app(settings, actions=actions)
+        app = super().create_app(settings, actions=actions)  # logging is configured from here on
+        if settings.ringcentral_automations_file is not None:
+            logger.info(
+                "automations file loaded",
+                extra={"file": str(settings.ringcentral_automations_file), "automations": self.rule_automations},
+            )
+        return app
 
 
 service = RingCentralService()

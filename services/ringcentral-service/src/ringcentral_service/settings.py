@@ -6,6 +6,7 @@ start without them unless RINGCENTRAL_DEMO points the service at the simulator.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal, Self
 
@@ -16,6 +17,8 @@ from zaps.settings import Environment, ZapsSettings
 # fastest rate that fits at all (and leaves nothing for backfill or recordings).
 HEAVY_REQUESTS_PER_MINUTE = 10
 MIN_POLL_INTERVAL_S = 60 / HEAVY_REQUESTS_PER_MINUTE
+DEFAULT_SERVER_URL = "https://platform.ringcentral.com"
+DEFAULT_MEDIA_URL = "https://media.ringcentral.com"
 MAX_SYNC_RECORDS_FLOOR = 250  # a backfill must hold at least what one full sync returns
 # Credentials of the demo simulator, used when RINGCENTRAL_DEMO is on and none are set.
 DEMO_CLIENT_ID = "demo-client-id"
@@ -27,11 +30,9 @@ class Settings(ZapsSettings):
     service_name: str = "ringcentral"
     path_prefix: str = "/api/ringcentral"
 
-    ringcentral_server_url: str = Field(
-        default="https://platform.ringcentral.com", description="RingCentral API entry point"
-    )
+    ringcentral_server_url: str = Field(default=DEFAULT_SERVER_URL, description="RingCentral API entry point")
     ringcentral_media_url: str = Field(
-        default="https://media.ringcentral.com", description="Entry point for attachments and recordings"
+        default=DEFAULT_MEDIA_URL, description="Entry point for attachments and recordings"
     )
     ringcentral_client_id: str | None = Field(default=None, description="Client ID of the JWT app")
     ringcentral_client_secret: SecretStr | None = Field(default=None, description="Client secret of the JWT app")
@@ -112,6 +113,14 @@ class Settings(ZapsSettings):
             "RINGCENTRAL_JWT": bool(self.ringcentral_jwt),
         }
         missing = [name for name, present in names.items() if not present]
+        if self.ringcentral_demo:
+            # The service's own simulator, on the port `make dev` or `zaps serve` listens on, unless told otherwise:
+            # demo credentials never go to RingCentral.
+            local = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}{self.path_prefix}/simulator"
+            if self.ringcentral_server_url == DEFAULT_SERVER_URL:
+                self.ringcentral_server_url = local
+            if self.ringcentral_media_url == DEFAULT_MEDIA_URL:
+                self.ringcentral_media_url = local
         if len(missing) == len(names) and self.ringcentral_demo:
             # The simulator accepts these; a real RingCentral never would.
             self.ringcentral_client_id = DEMO_CLIENT_ID

@@ -116,9 +116,12 @@ class Simulator:
             self.penalty_until: dict[str, float] = {}
             self._seq = itertools.count(1)
             self.seq = 0
-            self._call_ids = itertools.count(1)
-            self._message_ids = itertools.count(10_000_000_001)
-            self._attachment_ids = itertools.count(20_000_000_001)
+            # Ids start from the clock: records made after a restart (demo mode keeps nothing) must not reuse the
+            # ids of earlier ones, which the events table still holds as seen.
+            start = int(time.time() * 1000)
+            self._call_ids = itertools.count(start * 1000)
+            self._message_ids = itertools.count(start * 1000)  # messages and attachments share the sequence
+            self._attachment_ids = self._message_ids
 
     def now(self) -> float:
         return time.time() + self.clock_offset
@@ -175,7 +178,7 @@ class Simulator:
         for key in ("from", "to", "action", "reason", "reasonDescription", "type", "transport", "sessionId"):
             if key in spec:
                 fields_[key] = spec[key]
-        call_id = f"SIMCALL{next(self._call_ids):09d}"
+        call_id = f"SIMCALL{next(self._call_ids)}"
         call = StoredCall(
             id=call_id,
             extension_id=extension_id,
