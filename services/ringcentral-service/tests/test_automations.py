@@ -63,7 +63,7 @@ async def rc_settings(make_settings, sim, tmp_path, redis_url):
             "ringcentral_jwt": CONFIG.jwt,
             "ringcentral_automations_file": path,
             "ringcentral_sms_from": "+16505550100",
-            "ringcentral_poll_interval_seconds": 6,
+            "ringcentral_poll_interval_seconds": 7,
             "slack_webhook_url": "http://127.0.0.1:9/unused-the-fakes-record",
             "smtp_host": "127.0.0.1",
             "smtp_from": "zaps@example.com",

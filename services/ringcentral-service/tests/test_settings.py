@@ -41,7 +41,7 @@ def test_defaults_poll_every_20_seconds_at_extension_level_against_the_live_plat
     assert not settings.ringcentral_shadow_mode
 
 
-@pytest.mark.parametrize("interval", [0, 1, 5.9])
+@pytest.mark.parametrize("interval", [0, 1, 6, 6.9])
 def test_refuses_a_poll_interval_faster_than_the_heavy_group_allows(interval):
     message = error_of(ringcentral_poll_interval_seconds=interval)
 
@@ -50,8 +50,8 @@ def test_refuses_a_poll_interval_faster_than_the_heavy_group_allows(interval):
     assert "10 requests/min" in message
 
 
-def test_accepts_six_seconds_the_fastest_interval_that_fits():
-    assert build(ringcentral_poll_interval_seconds=6).ringcentral_poll_interval_seconds == 6
+def test_accepts_seven_seconds_the_fastest_interval_that_leaves_the_heavy_budget_a_request():
+    assert build(ringcentral_poll_interval_seconds=7).ringcentral_poll_interval_seconds == 7
 
 
 def test_credentials_may_be_unset_in_development():

@@ -80,3 +80,20 @@ async def test_a_poll_whose_events_cannot_be_stored_keeps_its_old_cursor(engine_
     (timer,) = query(database_url, "SELECT cursor FROM zaps_timer WHERE name = 'enginetest.feed'")
     assert timer["cursor"] is None
     assert query(database_url, "SELECT count(*) AS n FROM zaps_event WHERE source = 'enginetest.feed'")[0]["n"] == 0
+
+
+async def test_a_poll_over_the_event_limit_stores_nothing_and_says_why(engine_settings, database_url, monkeypatch):
+    # Storing the first N events with the new cursor would lose the rest for good: the poll must fail whole.
+    from zaps.engine import ticker
+
+    monkeypatch.setattr(ticker, "MAX_POLL_EVENTS", 1)
+    engine_service.FEED[:] = [(1, {"kind": "item", "n": 1}), (2, {"kind": "item", "n": 2})]
+    try:
+        async with running(service.create_app(engine_settings(poll_every_s=0.2))):
+            await asyncio.sleep(1.0)
+    finally:
+        engine_service.FEED.clear()
+    (timer,) = query(database_url, "SELECT cursor, last_error FROM zaps_timer WHERE name = 'enginetest.feed'")
+    assert timer["cursor"] is None
+    assert "2 events, over 1: nothing stored" in timer["last_error"]
+    assert query(database_url, "SELECT count(*) AS n FROM zaps_event WHERE source = 'enginetest.feed'")[0]["n"] == 0

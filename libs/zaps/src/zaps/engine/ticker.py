@@ -23,7 +23,7 @@ from zaps.retry import retry_after_of
 logger = logging.getLogger(__name__)
 
 LATE_LIMIT = timedelta(minutes=10)  # a tick missed by more than this (the service was down) is skipped, not fired
-MAX_POLL_EVENTS = 50_000  # one poll cannot flood the database
+MAX_POLL_EVENTS = 50_000  # one poll cannot flood the database: a poller must page through more than this
 MAX_EVENT_BYTES = 1024 * 1024  # as for a webhook body: a larger record is stored truncated
 
 
@@ -175,7 +175,13 @@ class Ticker:
         except Exception as error:
             await self._poll_failed(poller, error)
             return
-        events = list(result.events)[:MAX_POLL_EVENTS]
+        events = list(result.events)
+        if len(events) > MAX_POLL_EVENTS:
+            # Storing a part and the new cursor would lose the rest for good; storing nothing keeps the old cursor,
+            # and the failure shows on the status page, in readiness and in the silent-trigger alert.
+            too_many = ValueError(f"the poll returned {len(events)} events, over {MAX_POLL_EVENTS}: nothing stored")
+            await self._poll_failed(poller, too_many)
+            return
         try:
             new = await self._store(poller, version, result.cursor, events)
         except Exception as error:  # nothing was stored: the next poll fetches the same records again
