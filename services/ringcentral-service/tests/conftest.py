@@ -267,6 +267,18 @@ async def sim(simulator_server: Any) -> Any:
 
 
 @pytest.fixture
+def sim_credentials(sim: Sim) -> dict[str, Any]:
+    """The service settings that point at the simulator, with the credentials it accepts."""
+    return {
+        "ringcentral_server_url": sim.base_url,
+        "ringcentral_media_url": sim.base_url,
+        "ringcentral_client_id": CONFIG.client_id,
+        "ringcentral_client_secret": CONFIG.client_secret,
+        "ringcentral_jwt": CONFIG.jwt,
+    }
+
+
+@pytest.fixture
 async def redis_factory(redis_url: str | None) -> Any:
     """Makes Redis connections that all see the same data, as separate processes would (one namespace per test)."""
     server = fakeredis.FakeServer()

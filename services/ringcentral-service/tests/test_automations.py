@@ -51,16 +51,12 @@ body = "{caller} left {duration}: {transcription}"
 
 
 @pytest.fixture
-async def rc_settings(make_settings, sim, tmp_path, redis_url):
+async def rc_settings(make_settings, sim, sim_credentials, tmp_path, redis_url):
     def build(rules: str, **overrides):
         path = tmp_path / "automations.toml"
         path.write_text(rules)
         values = {
-            "ringcentral_server_url": sim.base_url,
-            "ringcentral_media_url": sim.base_url,
-            "ringcentral_client_id": CONFIG.client_id,
-            "ringcentral_client_secret": CONFIG.client_secret,
-            "ringcentral_jwt": CONFIG.jwt,
+            **sim_credentials,
             "ringcentral_automations_file": path,
             "ringcentral_sms_from": "+16505550100",
             "ringcentral_poll_interval_seconds": 7,

@@ -21,18 +21,9 @@ CONFIG = SimulatorConfig()  # the credentials the simulator accepts
 
 
 @pytest.fixture
-def settings(sim):
+def settings(sim_credentials):
     def build(**overrides):
-        values = {
-            "ringcentral_server_url": sim.base_url,
-            "ringcentral_media_url": sim.base_url,
-            "ringcentral_client_id": CONFIG.client_id,
-            "ringcentral_client_secret": CONFIG.client_secret,
-            "ringcentral_jwt": CONFIG.jwt,
-            "_env_file": None,
-        }
-        values.update(overrides)
-        return Settings(**values)
+        return Settings(**{**sim_credentials, "_env_file": None, **overrides})
 
     return build
 

@@ -14,7 +14,7 @@ from zaps import PermanentError, Run
 from zaps.engine.triggers import setting_value
 
 from ringcentral_service.errors import RingCentralError
-from ringcentral_service.events import CALL_KINDS
+from ringcentral_service.events import CALL_KINDS, parse_time
 from ringcentral_service.pollers import CALLS, MESSAGES, client_for
 from ringcentral_service.rules import Rule, RulesFile, number_matches
 from ringcentral_service.settings import Settings
@@ -24,14 +24,7 @@ TRANSCRIPTION_CHARS = 4000
 
 
 def _when(payload: dict[str, Any]) -> datetime | None:
-    value = payload.get("start_time") or payload.get("created")
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return parse_time(payload.get("start_time") or payload.get("created"))
 
 
 def other_party(payload: dict[str, Any]) -> dict[str, Any]:

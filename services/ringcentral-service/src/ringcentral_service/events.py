@@ -19,7 +19,7 @@ reset and a backfill are all absorbed by the engine's unique (source, key).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from zaps import NewEvent
@@ -42,6 +42,17 @@ MISSED_RESULTS = frozenset(
 # Transcription states after which nothing more will come (research §2.6).
 FINAL_TRANSCRIPTION = frozenset({"Completed", "CompletedPartially", "Failed", "TimedOut", "NotAvailable", "Unknown"})
 SENT_STATUSES = frozenset({"Sent", "Delivered"})
+
+
+def parse_time(value: Any) -> datetime | None:
+    """RingCentral's ISO times ("2026-12-01T09:30:12.000Z"); None for anything else."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _party(value: Any) -> dict[str, Any]:

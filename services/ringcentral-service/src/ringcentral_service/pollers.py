@@ -22,7 +22,7 @@ from zaps.context import Runtime
 from ringcentral_service.client import MAX_SYNC_RECORDS, RingCentralClient, SyncResult
 from ringcentral_service.endpoints import StreamReporter, report_stream
 from ringcentral_service.errors import SyncTokenInvalid
-from ringcentral_service.events import Pending, call_events, message_events, overdue_voicemails
+from ringcentral_service.events import Pending, call_events, message_events, overdue_voicemails, parse_time
 from ringcentral_service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -45,19 +45,9 @@ def client_for(runtime: Runtime) -> RingCentralClient:
     return client
 
 
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _frame_start(state: dict[str, Any] | None, settings: Settings, now: datetime) -> datetime:
     """Where a full sync starts: the look-back on the first poll, else the last sync time minus the overlap."""
-    last = _time(state.get("sync_time")) if state else None
+    last = parse_time(state.get("sync_time")) if state else None
     if last is None:
         return now - timedelta(minutes=settings.ringcentral_first_sync_lookback_minutes)
     return last - timedelta(minutes=settings.ringcentral_backfill_overlap_minutes)
@@ -138,7 +128,7 @@ def _load_pending(state: dict[str, Any] | None) -> dict[str, Pending]:
     raw = state.get("pending_voicemails") if state else None
     pending: dict[str, Pending] = {}
     for key, value in (raw or {}).items():
-        since = _time(value.get("since")) if isinstance(value, dict) else None
+        since = parse_time(value.get("since")) if isinstance(value, dict) else None
         if since is not None and isinstance(value.get("record"), dict):
             pending[str(key)] = Pending(record=value["record"], since=since)
     return pending
@@ -185,7 +175,7 @@ def _reporter(source: str) -> StreamReporter:
         if row is None:
             return {"last_poll_at": None, "events_24h": 0}
         now = datetime.now(UTC)
-        synced = _time(row["sync_time"])
+        synced = parse_time(row["sync_time"])
         return {
             "last_poll_at": row["last_ok_at"].isoformat() if row["last_ok_at"] else None,
             "last_poll_age_s": round((now - row["last_ok_at"]).total_seconds(), 1) if row["last_ok_at"] else None,
