@@ -15,9 +15,6 @@ from ringcentral_service.events import (
 )
 from ringcentral_service.pollers import poll_calls, poll_messages
 from ringcentral_service.settings import Settings
-from ringcentral_service.simulator import SimulatorConfig
-
-CONFIG = SimulatorConfig()  # the credentials the simulator accepts
 
 
 @pytest.fixture
