@@ -8,11 +8,14 @@ import sys
 from collections.abc import Callable
 from types import FrameType
 
-from bench import foundation, harness
+from bench import console, engine, foundation, harness, ringcentral
 
 # In the order `make bench` runs them. A new benchmark: a module with `run() -> None`, and one line here.
 BENCHMARKS: dict[str, Callable[[], None]] = {
     "foundation": foundation.run,
+    "engine": engine.run,
+    "console": console.run,
+    "ringcentral": ringcentral.run,
 }
 
 

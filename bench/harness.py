@@ -1,4 +1,5 @@
-"""What the benchmarks share: a throw-away database, service processes, a bounded load generator, percentiles and
+"""What the benchmarks share: a throw-away database, service processes, a bounded load generator (closed loop,
+`load`) and a paced sender (open loop, `paced`), an HTTP sink that timestamps what it receives, percentiles and
 the printed tables.
 
 Everything here targets 127.0.0.1 only, and every loop is bounded in count and in time.
@@ -30,15 +31,17 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -119,16 +122,43 @@ def cpu_busy(sample_s: float = 1.0) -> float:
     return 1 - (idle_b - idle_a) / max(1, total_b - total_a)
 
 
-def print_figures(title: str, rows: Sequence[tuple[str, str]]) -> None:
-    """A two-column Markdown table, readable in a terminal and ready to paste into docs/performance.md."""
-    width = max(len("Figure"), *(len(name) for name, _ in rows))
-    vwidth = max(len("Value"), *(len(value) for _, value in rows))
+Row = tuple[str, str] | tuple[str, str, str]  # (figure, value) or (figure, value, target)
+
+
+def print_figures(title: str, rows: Sequence[Row]) -> None:
+    """A Markdown table, readable in a terminal and ready to paste into docs/performance.md: two columns, or three
+    when a row gives a target to compare the value with."""
+    header = ("Figure", "Value", "Target") if any(len(row) == 3 for row in rows) else ("Figure", "Value")
+    table = [tuple(row) + ("",) * (len(header) - len(row)) for row in rows]
+    widths = [max(len(header[i]), *(len(row[i]) for row in table)) for i in range(len(header))]
     print(f"{title}\n")
-    print(f"| {'Figure':<{width}} | {'Value':<{vwidth}} |")
-    print(f"|{'-' * (width + 2)}|{'-' * (vwidth + 2)}|")
-    for name, value in rows:
-        print(f"| {name:<{width}} | {value:<{vwidth}} |")
+    print("| " + " | ".join(f"{cell:<{width}}" for cell, width in zip(header, widths, strict=True)) + " |")
+    print("|" + "|".join("-" * (width + 2) for width in widths) + "|")
+    for row in table:
+        print("| " + " | ".join(f"{cell:<{width}}" for cell, width in zip(row, widths, strict=True)) + " |")
     print(flush=True)
+
+
+def postgres_cpu_seconds(database: str) -> float:
+    """User + system CPU time used so far by the PostgreSQL backends connected to `database` on this machine (read
+    from /proc: their process title names the database). Shared processes (WAL writer, checkpointer) and backends
+    that already exited are not counted; NaN where /proc is missing."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return math.nan
+    ticks = 0
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if not title.startswith("postgres:") or f" {database} " not in title:
+                continue
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 # -------------------------------------------------------------------------------------------- database and Redis
@@ -145,10 +175,12 @@ def _with_database(url: str, name: str) -> str:
 
 
 @contextlib.contextmanager
-def bench_database() -> Iterator[BenchDatabase]:
+def bench_database(*, fresh: bool = False) -> Iterator[BenchDatabase]:
     """BENCH_DATABASE_URL or DATABASE_URL as given (kept); else a fresh `zaps_bench_<random>` database on the server
-    at 127.0.0.1:5432 (or, if none answers, an embedded one in a temporary folder), dropped afterwards."""
-    for variable in ("BENCH_DATABASE_URL", "DATABASE_URL"):
+    at 127.0.0.1:5432 (or, if none answers, an embedded one in a temporary folder), dropped afterwards.
+
+    `fresh=True` always makes a throw-away one, whatever the environment says (a benchmark that fills tables)."""
+    for variable in () if fresh else ("BENCH_DATABASE_URL", "DATABASE_URL"):
         if url := os.environ.get(variable):
             yield BenchDatabase(url, f"{variable} (kept)")
             return
@@ -326,6 +358,13 @@ class LoadResult:
     non_2xx: int
     errors: dict[str, int]  # connection errors and timeouts, by kind
     latency_ms: dict[str, float]  # p50, p90, p99, max (p75 instead of p90 from wrk)
+    # Every answer by status, the warm-up's included: what the server acknowledged in all (empty from wrk).
+    statuses: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def answered_2xx(self) -> int:
+        """2xx answers over the whole run, warm-up included (the Python generator only)."""
+        return sum(count for status, count in self.statuses.items() if 200 <= status < 300)
 
     @property
     def rps(self) -> float:
@@ -391,48 +430,57 @@ def load(
 
 
 def _python_load_in_process(config: LoadConfig) -> LoadResult:
+    limit = 60 + config.warmup_s + config.duration_s + config.request_timeout_s  # spawning takes a second or two
+    result = _in_child(run_python_load, config, limit, "bench-load")
+    assert isinstance(result, LoadResult)
+    return result
+
+
+def _in_child(function: Callable[[Any], object], config: object, limit_s: float, name: str) -> object:
+    """`function(config)` in a fresh (spawned) process, so it shares no interpreter with the caller; its result
+    comes back pickled. The child is a daemon: it dies with the caller, and is stopped after `limit_s` at most."""
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=_load_child, args=(config, sender), name="bench-load", daemon=True)
+    process = context.Process(target=_child, args=(function, config, sender), name=name, daemon=True)
     process.start()
     sender.close()
-    limit = 60 + config.warmup_s + config.duration_s + config.request_timeout_s  # spawning takes a second or two
     try:
-        if not receiver.poll(limit):
-            raise BenchError(f"the load generator did not finish in {limit:.0f} s")
+        if not receiver.poll(limit_s):
+            raise BenchError(f"{name} did not finish in {limit_s:.0f} s")
         kind, payload = receiver.recv()
     except EOFError:
-        raise BenchError(f"the load generator died (exit code {process.exitcode})") from None
+        raise BenchError(f"{name} died (exit code {process.exitcode})") from None
     finally:
         process.join(5)
         if process.is_alive():
             process.terminate()
             process.join(5)
     if kind != "ok":
-        raise BenchError(f"the load generator failed:\n{payload}")
-    assert isinstance(payload, LoadResult)
+        raise BenchError(f"{name} failed:\n{payload}")
     return payload
 
 
-def _load_child(config: LoadConfig, sender: Connection) -> None:
+def _child(function: Callable[[Any], object], config: object, sender: Connection) -> None:
     try:
-        sender.send(("ok", run_python_load(config)))
+        sender.send(("ok", function(config)))
     except BaseException:
         sender.send(("error", traceback.format_exc()))
     finally:
         sender.close()
 
 
-def run_python_load(config: LoadConfig) -> LoadResult:
-    """The Python generator, in this process (`load` runs it in a child process)."""
-    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None
-    name = "asyncio"
+def _event_loop_factory() -> tuple[Callable[[], asyncio.AbstractEventLoop] | None, str]:
     try:
         import uvloop
 
-        loop_factory, name = uvloop.new_event_loop, "asyncio + uvloop"
+        return uvloop.new_event_loop, "asyncio + uvloop"
     except ImportError:
-        pass
+        return None, "asyncio"
+
+
+def run_python_load(config: LoadConfig) -> LoadResult:
+    """The Python generator, in this process (`load` runs it in a child process)."""
+    loop_factory, name = _event_loop_factory()
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         return runner.run(_drive(config, f"Python ({name}, keep-alive HTTP/1.1 over asyncio streams, 1 process)"))
 
@@ -460,23 +508,34 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
     return status, keep_alive
 
 
-async def _drive(config: LoadConfig, generator: str) -> LoadResult:
-    parts = urlsplit(config.url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    fixed_headers = f"Host: {host}:{port}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in config.headers.items())
+class _Requests:
+    """The bytes of HTTP/1.1 requests to one URL: a method, fixed headers, and per request a body and headers."""
 
-    def build(body: bytes, extra: Mapping[str, str]) -> bytes:
-        head = f"{config.method} {target} HTTP/1.1\r\n{fixed_headers}"
-        if body or config.method not in ("GET", "HEAD", "DELETE"):
+    def __init__(self, url: str, method: str, headers: Mapping[str, str]) -> None:
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self.method = method
+        self.start = f"{method} {target} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n" + "".join(
+            f"{k}: {v}\r\n" for k, v in headers.items()
+        )
+
+    def build(self, body: bytes, extra: Mapping[str, str]) -> bytes:
+        head = self.start
+        if body or self.method not in ("GET", "HEAD", "DELETE"):
             head += f"Content-Length: {len(body)}\r\n"
         head += "".join(f"{k}: {v}\r\n" for k, v in extra.items())
         return (head + "\r\n").encode("latin-1") + body
 
+
+async def _drive(config: LoadConfig, generator: str) -> LoadResult:
+    requests = _Requests(config.url, config.method, config.headers)
+    host, port, build = requests.host, requests.port, requests.build
     fixed = None if config.request else build(config.body, {})
     sequence = itertools.count()
     latencies = array("d")
     errors: Counter[str] = Counter()
+    statuses: Counter[int] = Counter()
     non_2xx = 0
     clock = time.perf_counter
     record_from = clock() + config.warmup_s
@@ -510,6 +569,7 @@ async def _drive(config: LoadConfig, generator: str) -> LoadResult:
                 writer.close()
                 reader = writer = None
                 continue
+            statuses[status] += 1
             if started >= record_from:
                 latencies.append(clock() - started)
                 if not 200 <= status < 300:
@@ -539,7 +599,221 @@ async def _drive(config: LoadConfig, generator: str) -> LoadResult:
             "p99": points[99] * 1000,
             "max": points[100] * 1000,
         },
+        statuses=dict(statuses),
     )
+
+
+# --------------------------------------------------------------------------------------------------- HTTP sink
+
+
+@dataclass(frozen=True)
+class Received:
+    path: str
+    headers: dict[str, str]  # names in lower case
+    body: bytes
+    at: float  # time.monotonic() once the body was read: one clock for every process on Linux
+
+
+class HttpSink:
+    """A webhook target on 127.0.0.1 for latency figures: records each POST with the time its body was read, and
+    answers 200 at once.
+
+    Unlike `zaps.testing.sink.Sink` (HTTP/1.0, a new connection per request, a listen backlog of 5, so a burst of
+    connections can lose a SYN and wait a second for its retransmission), it keeps connections alive (HTTP/1.1)
+    and accepts a backlog of 1,024. One thread per connection, in this process: keep this process idle meanwhile
+    (e.g. waiting on `paced`, which sends from its own process)."""
+
+    def __init__(self, max_requests: int = 1_000_000) -> None:
+        self.requests: list[Received] = []
+        lock = threading.Lock()
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # the body follows the headers at once, not after a delayed ACK (40 ms)
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                at = time.monotonic()
+                with lock:
+                    if len(sink.requests) < max_requests:
+                        headers = {k.lower(): v for k, v in self.headers.items()}
+                        sink.requests.append(Received(self.path, headers, body, at))
+                answer = b'{"ok": true}'
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 1024
+            daemon_threads = True
+
+        self._server = Server(("127.0.0.1", 0), Handler)
+        self.port: int = self._server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="bench-sink", daemon=True)
+
+    def __enter__(self) -> HttpSink:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+
+# ------------------------------------------------------------------------------------------- paced (open-loop) sender
+
+
+@dataclass(frozen=True)
+class PacedConfig:
+    url: str
+    request: RequestFactory
+    rate_per_s: float
+    count: int
+    method: str = "POST"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    max_connections: int = 64
+    request_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class PacedResult:
+    """Per request, by sequence number: when it was due, sent and answered (`time.monotonic()`, which on Linux is
+    one clock for every process, so another process's timestamps compare with these), and its status (0: no
+    answer; `errors` says why)."""
+
+    generator: str
+    rate_per_s: float
+    due_at: list[float]
+    sent_at: list[float]
+    answered_at: list[float]  # NaN: no answer
+    statuses: list[int]
+    errors: dict[str, int]
+
+    def latencies_s(self, first: int = 0) -> list[float]:
+        """Answer times of the answered requests from sequence number `first` on."""
+        return [
+            done - sent
+            for sent, done in zip(self.sent_at[first:], self.answered_at[first:], strict=True)
+            if not math.isnan(done)
+        ]
+
+    def late(self, first: int = 0, slack_s: float = 0.005) -> int:
+        """Requests sent more than `slack_s` after they were due (every connection was busy, or the loop was)."""
+        pairs = zip(self.due_at[first:], self.sent_at[first:], strict=True)
+        return sum(1 for due, sent in pairs if sent - due > slack_s)
+
+
+_PACED_IDLE_S = 2.0  # reuse a keep-alive connection idle for less than this only
+
+
+def paced(
+    url: str,
+    request: RequestFactory,
+    *,
+    rate_per_s: float,
+    count: int,
+    method: str = "POST",
+    headers: Mapping[str, str] | None = None,
+    max_connections: int = 64,
+    request_timeout_s: float = 10.0,
+) -> PacedResult:
+    """Open-loop load on a 127.0.0.1 URL: `count` requests at a steady `rate_per_s`, each sent when due whatever
+    the earlier ones are doing (on an idle keep-alive connection, or a new one up to `max_connections`), so a slow
+    answer does not slow the sending down. `request(n)` gives the n-th body and extra headers. Runs in its own
+    process, like `load`."""
+    if urlsplit(url).hostname not in LOOPBACK:
+        raise BenchError(f"the paced sender only targets 127.0.0.1, not {urlsplit(url).hostname}")
+    if not 0 < rate_per_s <= 100_000 or not 0 < count <= 1_000_000:
+        raise BenchError("paced: the rate must be in (0, 100,000] per second and the count in (0, 1,000,000]")
+    config = PacedConfig(
+        url, request, rate_per_s, count, method.upper(), dict(headers or {}), max_connections, request_timeout_s
+    )
+    limit = 60 + count / rate_per_s + 2 * request_timeout_s
+    result = _in_child(run_paced, config, limit, "bench-paced")
+    assert isinstance(result, PacedResult)
+    return result
+
+
+def run_paced(config: PacedConfig) -> PacedResult:
+    """The paced sender, in this process (`paced` runs it in a child process)."""
+    loop_factory, name = _event_loop_factory()
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        generator = f"Python paced sender ({name}, open loop, up to {config.max_connections} connections)"
+        return runner.run(_pace(config, generator))
+
+
+async def _pace(config: PacedConfig, generator: str) -> PacedResult:
+    requests = _Requests(config.url, config.method, config.headers)
+    clock = time.monotonic
+    nan = math.nan
+    due_at = [nan] * config.count
+    sent_at = [nan] * config.count
+    answered_at = [nan] * config.count
+    statuses = [0] * config.count
+    errors: Counter[str] = Counter()
+    # Idle keep-alive connections, the most recently used last. One idle for long may have been closed by the
+    # server (uvicorn's keep-alive timeout is 5 s) while a request is on its way: it is not reused.
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
+    slots = asyncio.Semaphore(config.max_connections)
+    opened: list[asyncio.StreamWriter] = []
+
+    def idle_connection() -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        while idle:
+            reader, writer, since = idle.pop()
+            if clock() - since < _PACED_IDLE_S and not reader.at_eof():
+                return reader, writer
+            writer.close()
+        return None
+
+    async def send(n: int) -> None:
+        data = requests.build(*config.request(n))
+        async with slots:
+            writer: asyncio.StreamWriter | None = None
+            try:
+                async with asyncio.timeout(config.request_timeout_s):
+                    if reused := idle_connection():
+                        reader, writer = reused
+                    else:
+                        reader, writer = await asyncio.open_connection(requests.host, requests.port)
+                        opened.append(writer)
+                    sent_at[n] = clock()
+                    writer.write(data)
+                    status, keep_alive = await _read_response(reader)
+            except (OSError, TimeoutError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as error:
+                errors[type(error).__name__] += 1
+                if writer is not None:
+                    writer.close()
+                return
+            answered_at[n] = clock()
+            statuses[n] = status
+            if keep_alive:
+                idle.append((reader, writer, answered_at[n]))
+            else:
+                writer.close()
+
+    tasks = []
+    start = clock() + 0.05
+    for n in range(config.count):
+        due = start + n / config.rate_per_s
+        due_at[n] = due
+        if (wait := due - clock()) > 0:
+            await asyncio.sleep(wait)
+        tasks.append(asyncio.create_task(send(n)))
+    try:
+        async with asyncio.timeout(config.request_timeout_s * 2 + 10):
+            await asyncio.gather(*tasks)
+    finally:
+        for writer in opened:
+            writer.close()
+    return PacedResult(generator, config.rate_per_s, due_at, sent_at, answered_at, statuses, dict(errors))
 
 
 _WRK_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
