@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
 import sys
@@ -30,8 +31,19 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     service = load_service_object(args.service) if ":" in args.service else get_service(args.service)
     app = service.create_app()
+    settle_memory()
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, proxy_headers=True, forwarded_allow_ips="*")
     return 0
+
+
+def settle_memory() -> None:
+    """Keep what start-up made (modules, the app) out of the garbage collector's full passes.
+
+    Under load each full collection walked every object of the process and paused the server 60-80 ms, more than
+    once a second; frozen, the webhook p99 fell from 85 ms to about 26 ms (docs/performance.md).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _cmd_dev(args: argparse.Namespace) -> int:
@@ -63,6 +75,7 @@ def _cmd_dev(args: argparse.Namespace) -> int:
         for path in ("/health", "/health/ready", "/docs"):
             print(f"  {root}{prefix}{path}", flush=True)
     print("Ctrl-C stops everything.\n", flush=True)
+    settle_memory()
     uvicorn.run(Gateway(apps), host=args.host, port=args.port, log_config=None, lifespan="on")
     # A Ctrl-C often reaches the whole process group twice; the second must not interrupt the embedded
     # PostgreSQL's clean stop (an atexit hook) with a traceback.

@@ -18,6 +18,8 @@ async def _autocommit(conn: psycopg.AsyncConnection[Any]) -> None:
     # Set per connection rather than as a connect() argument: procrastinate opens its LISTEN connection with the
     # pool's arguments plus its own autocommit=True, and a duplicate argument would break it.
     await conn.set_autocommit(True)
+    # Our queries are short index probes; compiling them (JIT) cost the console's overview 11 ms a request.
+    await conn.execute("SET jit = off")
 
 
 class Database:

@@ -14,8 +14,8 @@ Conn = AsyncConnection[Any]
 
 MAX_REPLAY = 10_000  # one confirmation replays at most this many (the oldest first); the next one takes the rest
 
-# Each LATERAL answers from an index of zaps_run or zaps_event, so the page costs a few index probes per
-# automation, whatever the size of the history.
+# Each LATERAL answers from an index of zaps_run or zaps_event: the last run and event are one probe each, the
+# 24 h counts read that day's runs, and the dead count reads the partial index of dead runs (migration 0004).
 _OVERVIEW = """
 SELECT a.name, a.service, a.source, a.kinds, a.trigger, a.max_attempts, a.paused, a.registered_at,
        last_run.id AS last_run_id, last_run.status AS last_run_status, last_run.created_at AS last_run_at,
