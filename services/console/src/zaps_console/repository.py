@@ -8,7 +8,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
+from zaps.engine.repository import run_filter
 
 Conn = AsyncConnection[Any]
 
@@ -58,27 +59,13 @@ async def automation_names(conn: Conn) -> list[str]:
     return [row["name"] for row in await cursor.fetchall()]
 
 
-_DEAD_FILTER = """
-FROM zaps_run
-WHERE status = 'dead'
-  AND (%(automation)s::text IS NULL OR automation = %(automation)s)
-  AND (%(since)s::timestamptz IS NULL OR created_at >= %(since)s)
-  AND (%(until)s::timestamptz IS NULL OR created_at < %(until)s)
-"""
-
-
-def _dead_params(automation: str | None, since: datetime | None, until: datetime | None, limit: int) -> dict[str, Any]:
-    return {"automation": automation, "since": since, "until": until, "limit": limit}
-
-
 async def count_dead(
     conn: Conn, *, automation: str | None, since: datetime | None, until: datetime | None, limit: int = MAX_REPLAY
 ) -> int:
     """How many dead runs the filter selects, counted up to `limit` + 1 (so a huge backlog costs no more)."""
-    cursor = await conn.execute(
-        f"SELECT count(*) AS n FROM (SELECT 1 {_DEAD_FILTER} LIMIT %(limit)s + 1) AS selected",  # noqa: S608
-        _dead_params(automation, since, until, limit),
-    )
+    where, params = run_filter(status="dead", automation=automation, since=since, until=until)
+    query = sql.SQL("SELECT count(*) AS n FROM (SELECT 1 FROM zaps_run WHERE {where} LIMIT %(limit)s + 1) AS s")
+    cursor = await conn.execute(query.format(where=where), {**params, "limit": limit})
     row = await cursor.fetchone()
     return int(row["n"]) if row else 0
 
@@ -87,10 +74,9 @@ async def dead_run_ids(
     conn: Conn, *, automation: str | None, since: datetime | None, until: datetime | None, limit: int = MAX_REPLAY
 ) -> list[int]:
     """The dead runs the filter selects, the oldest first (they have waited longest), at most `limit`."""
-    cursor = await conn.execute(
-        f"SELECT id {_DEAD_FILTER} ORDER BY created_at, id LIMIT %(limit)s",
-        _dead_params(automation, since, until, limit),
-    )
+    where, params = run_filter(status="dead", automation=automation, since=since, until=until)
+    query = sql.SQL("SELECT id FROM zaps_run WHERE {where} ORDER BY created_at, id LIMIT %(limit)s")
+    cursor = await conn.execute(query.format(where=where), {**params, "limit": limit})
     return [row["id"] for row in await cursor.fetchall()]
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
 
 from zaps.engine.automation import Automation
@@ -299,6 +299,38 @@ async def ledger_complete(conn: Conn, *, key: str, output: Any) -> None:
 # --- reading and replaying runs ----------------------------------------------------------------------------------
 
 
+def run_filter(
+    *,
+    automation: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before: tuple[datetime, int] | None = None,
+) -> tuple[sql.Composable, dict[str, Any]]:
+    """A WHERE clause over zaps_run holding only the filters given, and its parameters.
+
+    Not `(%s IS NULL OR automation = %s)`: psycopg prepares a statement after five uses, PostgreSQL may then switch
+    to one generic plan, and a generic plan cannot use such a filter as an index condition (measured: a 3 ms count
+    became 13 ms, a runs page 160 ms). One text per combination of filters keeps every plan on its index.
+    """
+    clauses: list[sql.Composable] = [sql.SQL("true")]
+    params: dict[str, Any] = {}
+    conditions = {
+        "automation": (automation, "automation = %(automation)s"),
+        "status": (status, "status = %(status)s"),
+        "since": (since, "created_at >= %(since)s"),
+        "until": (until, "created_at < %(until)s"),
+    }
+    for name, (value, condition) in conditions.items():
+        if value is not None:
+            clauses.append(sql.SQL(condition))  # our own literals above, never user input
+            params[name] = value
+    if before is not None:
+        clauses.append(sql.SQL("(created_at, id) < (%(before_at)s, %(before_id)s)"))
+        params.update(before_at=before[0], before_id=before[1])
+    return sql.SQL(" AND ").join(clauses), params
+
+
 async def list_runs(
     conn: Conn,
     *,
@@ -310,29 +342,17 @@ async def list_runs(
     limit: int = 50,
 ) -> list[dict[str, Any]]:
     """Newest first, paginated by a (created_at, id) cursor, so page 1,000 costs what page 1 does."""
-    cursor = await conn.execute(
+    where, params = run_filter(automation=automation, status=status, since=since, until=until, before=before)
+    query = sql.SQL(
         """
         SELECT id, automation, event_id, status, attempts, max_attempts, error, filter_reason, code_version,
                created_at, started_at, finished_at, next_attempt_at
-        FROM zaps_run
-        WHERE (%(automation)s::text IS NULL OR automation = %(automation)s)
-          AND (%(status)s::text IS NULL OR status = %(status)s)
-          AND (%(since)s::timestamptz IS NULL OR created_at >= %(since)s)
-          AND (%(until)s::timestamptz IS NULL OR created_at < %(until)s)
-          AND (%(before_at)s::timestamptz IS NULL OR (created_at, id) < (%(before_at)s, %(before_id)s))
+        FROM zaps_run WHERE {where}
         ORDER BY created_at DESC, id DESC
         LIMIT %(limit)s
-        """,
-        {
-            "automation": automation,
-            "status": status,
-            "since": since,
-            "until": until,
-            "before_at": before[0] if before else None,
-            "before_id": before[1] if before else None,
-            "limit": limit,
-        },
-    )
+        """
+    ).format(where=where)
+    cursor = await conn.execute(query, {**params, "limit": limit})
     return [dict(row) for row in await cursor.fetchall()]
 
 
@@ -367,15 +387,9 @@ async def get_run(conn: Conn, run_id: int) -> dict[str, Any] | None:
 async def select_replayable(
     conn: Conn, *, automation: str | None, status: str, since: datetime | None, limit: int = 10_000
 ) -> list[int]:
-    cursor = await conn.execute(
-        """
-        SELECT id FROM zaps_run
-        WHERE (%(automation)s::text IS NULL OR automation = %(automation)s) AND status = %(status)s
-          AND (%(since)s::timestamptz IS NULL OR created_at >= %(since)s)
-        ORDER BY id LIMIT %(limit)s
-        """,
-        {"automation": automation, "status": status, "since": since, "limit": limit},
-    )
+    where, params = run_filter(automation=automation, status=status, since=since)
+    query = sql.SQL("SELECT id FROM zaps_run WHERE {where} ORDER BY id LIMIT %(limit)s").format(where=where)
+    cursor = await conn.execute(query, {**params, "limit": limit})
     return [row["id"] for row in await cursor.fetchall()]
 
 
