@@ -172,3 +172,14 @@ async def test_a_voicemail_without_a_transcription_fires_after_the_wait(sim, mak
     assert first.events == [] and still.events == []
     assert keyed(late) == [(VOICEMAIL_RECEIVED, f"voicemail:{message_id}")]
     assert late.events[0].payload["transcription_timed_out"] is True
+
+
+async def test_a_backfill_stops_at_its_limit_and_says_so(sim, make_client, settings, caplog):
+    client = make_client()
+    first = await poll_calls(client, settings(), None, datetime.now(UTC))
+    await sim.add_calls(300, direction="Outbound")
+
+    after = await poll_calls(client, settings(ringcentral_backfill_max_records=250), first.cursor, datetime.now(UTC))
+
+    assert len([event for event in after.events if event.kind == CALL_COMPLETED]) == 250
+    assert "backfill stopped at its limit" in caplog.text

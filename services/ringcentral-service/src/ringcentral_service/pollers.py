@@ -82,13 +82,14 @@ async def _backfill(
     limit = settings.ringcentral_backfill_max_records
     found: dict[str, dict[str, Any]] = {str(record.get("id")): record for record in synced}
     async for record in client.iter_call_log(date_from=start, level=settings.ringcentral_call_log_level):
-        found.setdefault(str(record.get("id")), record)
-        if len(found) >= limit:
+        call_id = str(record.get("id"))
+        if len(found) >= limit and call_id not in found:  # one more call than the limit allows
             logger.error(
                 "ringcentral: backfill stopped at its limit; older calls are not turned into events",
                 extra={"limit": limit, "since": start.isoformat()},
             )
             break
+        found.setdefault(call_id, record)
     logger.info("ringcentral: call log backfilled", extra={"records": len(found), "since": start.isoformat()})
     return list(found.values())
 
