@@ -108,7 +108,7 @@ def seed_runs(stack, database_url) -> None:
         post_hook(engine, "forward", {"order": 1040 + n, "customer": f"customer-{n}@example.com", "total": 120 + n})
     post_hook(engine, "forward", {"order": 1044, "skip": True})
     settle(database_url, 5)
-    sink.script(400, 400, 400)
+    sink.script(400, 400, 400, path="/deliver")
     for n in range(3):
         post_hook(engine, "forward", {"order": 1050 + n, "total": 99.5})
         settle(database_url, 6 + n)

@@ -14,7 +14,7 @@ TOKEN = "admin-token-for-tests-123"
 
 
 async def make_dead_runs(client, database_url, sink, count):
-    sink.script(*([400] * count))
+    sink.script(*([400] * count), path="/deliver")  # the dead-run alert goes to the same sink
     for n in range(count):
         await post_signed(client, "forward", {"n": n})
     return await eventually(

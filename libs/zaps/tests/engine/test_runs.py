@@ -56,7 +56,7 @@ async def test_retry_after_of_a_429_is_honoured(engine_settings, database_url, s
 
 
 async def test_a_permanent_error_is_dead_at_once_with_one_alert_per_window(engine_settings, database_url, sink):
-    sink.script(400, 400)
+    sink.script(400, 400, path="/deliver")
     app = service.create_app(engine_settings())
     async with running(app) as client:
         await post_signed(client, "forward", {"order": 9})
@@ -73,7 +73,7 @@ async def test_a_permanent_error_is_dead_at_once_with_one_alert_per_window(engin
 
 
 async def test_dead_after_the_last_attempt_then_replay_delivers_exactly_once(engine_settings, database_url, sink):
-    sink.script(503, 503, 503)
+    sink.script(503, 503, 503, path="/deliver")
     app = service.create_app(engine_settings())
     async with running(app) as client:
         await post_signed(client, "forward", {"order": 11})

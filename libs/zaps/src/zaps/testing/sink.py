@@ -36,6 +36,7 @@ class Sink:
     def __init__(self) -> None:
         self.requests: list[Received] = []
         self._script: deque[Reply] = deque()
+        self._by_path: dict[str, deque[Reply]] = {}
         self._lock = threading.Lock()
         sink = self
 
@@ -45,7 +46,8 @@ class Sink:
                 body = self.rfile.read(length)
                 with sink._lock:
                     sink.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-                    reply = sink._script.popleft() if sink._script else Reply()
+                    scripted = sink._by_path.get(self.path) or sink._script
+                    reply = scripted.popleft() if scripted else Reply()
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
                 self.send_response(reply.status)
@@ -73,10 +75,15 @@ class Sink:
         self._server.shutdown()
         self._server.server_close()
 
-    def script(self, *replies: Reply | int) -> None:
-        """Answer the next requests with these (a bare number is a status code); then 200."""
+    def script(self, *replies: Reply | int, path: str | None = None) -> None:
+        """Answer the next requests with these (a bare number is a status code); then 200.
+
+        With `path`, only requests to that path take them: other traffic to the sink (an alert, say) cannot use up
+        a reply meant for the action under test.
+        """
         with self._lock:
-            self._script.extend(Reply(r) if isinstance(r, int) else r for r in replies)
+            queue = self._script if path is None else self._by_path.setdefault(path, deque())
+            queue.extend(Reply(r) if isinstance(r, int) else r for r in replies)
 
     def to(self, path: str) -> list[Received]:
         return [r for r in self.requests if r.path == path]
