@@ -1,7 +1,8 @@
-# syntax=docker/dockerfile:1
 # One image recipe for every Zaps service, built from the repository root:
 #   docker build --build-arg SERVICE=test-service --build-arg ZAPS_CODE_VERSION="$(git rev-parse HEAD)" .
 # SERVICE is the service's folder under services/, which is also its uv package name.
+# No `# syntax=` line: BuildKit's built-in frontend (Docker 20.10 and newer) has RUN --mount, and the stack test
+# builds on machines where the docker/dockerfile image cannot be pulled.
 
 # Builder and runtime must use the same Python: the virtual environment points at this interpreter.
 ARG PYTHON_IMAGE=python:3.13.16-slim-trixie

@@ -6,7 +6,7 @@ UV := $(shell ./scripts/ensure-uv.sh)
 # .venv may sit on another filesystem than uv's cache: copy instead of hard-linking, without a warning.
 export UV_LINK_MODE := copy
 
-.PHONY: help install dev test lint typecheck pytest bench clean
+.PHONY: help install dev test lint typecheck pytest stack-test bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -28,7 +28,10 @@ pytest: install  ## the test suite (real PostgreSQL and Redis where they answer;
 	./scripts/ensure-chromium.sh
 	$(UV) run --frozen pytest
 
-test: lint typecheck pytest  ## everything CI runs
+stack-test: install  ## build the images and run the Compose stack for real (needs root or a Docker engine; tests/stack)
+	$(UV) run --frozen pytest tests/stack
+
+test: lint typecheck pytest stack-test  ## everything CI runs
 
 bench: install  ## print the performance figures (see docs/performance.md)
 	$(UV) run --frozen python -m bench

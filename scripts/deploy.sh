@@ -13,6 +13,11 @@ readonly STATE_FILE="${APP_DIR}/.deployed-tag"
 readonly WAIT_SECONDS="${WAIT_SECONDS:-180}"
 readonly PROBE_SECONDS="${PROBE_SECONDS:-120}"
 readonly PROBE_SCHEME="${PROBE_SCHEME:-https}"   # tests probe a plain-HTTP stand-in
+# Two knobs for the stack test (tests/stack), which runs this script on a machine with no registry; both default
+# to what the droplet does. DEPLOY_PULL=never uses the images already present; DEPLOY_EXTRA_COMPOSE_FILES adds
+# compose files (the test's stand-in managed database and sink).
+readonly DEPLOY_PULL="${DEPLOY_PULL:-always}"
+readonly DEPLOY_EXTRA_COMPOSE_FILES="${DEPLOY_EXTRA_COMPOSE_FILES:-}"
 
 # Only immutable commit tags: a moving tag such as "latest" could not be rolled back to.
 if [[ ! "${NEW_TAG}" =~ ^sha-[0-9a-f]{7,40}$ ]]; then
@@ -26,8 +31,14 @@ if [[ ! -f .env ]]; then
   exit 2
 fi
 
+compose_files=(-f docker-compose.yml -f docker-compose.prod.yml)
+for extra in ${DEPLOY_EXTRA_COMPOSE_FILES}; do
+  compose_files+=(-f "${extra}")
+done
+
+# The optional services that run are the ones COMPOSE_PROFILES in .env names (docs/deploy.md).
 compose() {
-  docker compose --env-file .env -f docker-compose.yml -f docker-compose.prod.yml "$@"
+  docker compose --env-file .env "${compose_files[@]}" "$@"
 }
 
 # Every running service answers GET https://<ZAPS_DOMAIN><PATH_PREFIX>/health/ready through Traefik, and its
@@ -79,14 +90,18 @@ probe() {
 start() {
   local tag="$1"
   export IMAGE_TAG="${tag}"   # the shell's value wins over .env in compose's interpolation
-  compose up -d --remove-orphans --wait --wait-timeout "${WAIT_SECONDS}"
+  local pull=()
+  [[ "${DEPLOY_PULL}" == "never" ]] && pull=(--pull never)
+  compose up -d --remove-orphans "${pull[@]}" --wait --wait-timeout "${WAIT_SECONDS}"
 }
 
 previous="$(cat "${STATE_FILE}" 2>/dev/null || true)"
 echo "deploying ${NEW_TAG} (running now: ${previous:-nothing})"
 
 export IMAGE_TAG="${NEW_TAG}"
-compose pull --quiet
+if [[ "${DEPLOY_PULL}" != "never" ]]; then
+  compose pull --quiet
+fi
 if start "${NEW_TAG}" && probe "${NEW_TAG#sha-}"; then
   echo "${NEW_TAG}" >"${STATE_FILE}"
   echo "$(date -u +%FT%TZ) ${NEW_TAG}" >>"${APP_DIR}/.deploy-history"

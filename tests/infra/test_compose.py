@@ -66,9 +66,9 @@ def test_local_ports_listen_on_localhost_only(models: dict[str, Any]) -> None:
         for name, svc in models["dev"]["services"].items()
         for port in svc.get("ports") or []
     }
-    # the same URLs as `make dev` (localhost:8000), the dashboard, Grafana, and the databases for local tools
+    # Traefik on http://localhost (ZAPS_HTTP_PORT), the dashboard, Grafana, and the databases for local tools
     assert published == {
-        ("traefik", "8000"),
+        ("traefik", "80"),
         ("traefik", "8080"),
         ("grafana", "3000"),
         ("postgres", "5432"),

@@ -37,7 +37,10 @@ def hadolint(bin_path: Tool, root: Path) -> str:
 
 
 def shellcheck(bin_path: Tool, root: Path) -> str:
-    scripts = sorted(str(p.relative_to(root)) for p in [*root.glob("scripts/*.sh"), *root.glob("infra/**/*.sh")])
+    scripts = sorted(
+        str(p.relative_to(root))
+        for p in [*root.glob("scripts/*.sh"), *root.glob("infra/**/*.sh"), *root.glob("tests/stack/**/*.sh")]
+    )
     result = run([bin_path("shellcheck"), "--format=gcc", *scripts], cwd=root)
     return result.stdout + result.stderr if result.returncode else ""
 
