@@ -92,6 +92,9 @@ def local(docker: Engine, images: Images) -> Iterator[Stack]:
         stack.down()
         pytest.fail(f"the local stack did not come up healthy:\n{error}\n{status}\n{logs[-6000:]}")
     figure("local stack: up -> all healthy", f"{time.monotonic() - started:.1f} s ({', '.join(profiles)} on)")
+    time.sleep(5)  # let start-up settle before reading memory
+    stats = docker.run("stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}").stdout
+    figure("local stack: idle memory per container", "; ".join(line for line in stats.splitlines() if line))
     try:
         yield stack
     finally:
