@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -137,11 +139,34 @@ async def _stop(task: asyncio.Task[None]) -> None:
         await task
 
 
-async def run_worker(service: Service, settings: ZapsSettings) -> None:
+@dataclass
+class RestartPause:
+    """How long the worker waits before it starts again after stopping.
+
+    The pause doubles while the worker keeps stopping soon after each start (a database that is down), and goes back
+    to the first pause once the worker has run for `healthy_after_s`: one later blip must not leave it idle for the
+    longest pause while jobs wait.
+    """
+
+    first_s: float = 1.0
+    longest_s: float = 30.0
+    healthy_after_s: float = 10.0
+    _next_s: float | None = None
+
+    def after_stop(self, ran_for_s: float) -> float:
+        if self._next_s is None or ran_for_s >= self.healthy_after_s:
+            self._next_s = self.first_s
+        pause = self._next_s
+        self._next_s = min(pause * 2, self.longest_s)
+        return pause
+
+
+async def run_worker(service: Service, settings: ZapsSettings, *, pause: RestartPause | None = None) -> None:
     """Run the queue worker until cancelled; if it stops for any other reason (the database dropped it), start it
     again after a pause."""
-    delay = 1.0
+    pause = pause or RestartPause()
     while True:
+        started = time.monotonic()
         try:
             await service.queue.run_worker_async(
                 queues=service.queues,
@@ -153,13 +178,14 @@ async def run_worker(service: Service, settings: ZapsSettings) -> None:
                 update_heartbeat_interval=settings.worker_heartbeat_s,
                 stalled_worker_timeout=settings.stalled_after_s,
             )
+            delay = pause.after_stop(time.monotonic() - started)
             logger.error("worker stopped by itself; restarting", extra={"retry_in_s": delay})
         except asyncio.CancelledError:
             raise
         except Exception:
+            delay = pause.after_stop(time.monotonic() - started)
             logger.exception("worker stopped on an error; restarting", extra={"retry_in_s": delay})
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
+        await asyncio.sleep(delay)
 
 
 def create_app(settings: ZapsSettings, *, service: Service, actions: Actions | None = None) -> FastAPI:
