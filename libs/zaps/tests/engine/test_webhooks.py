@@ -8,7 +8,8 @@ import time
 import httpx
 import pytest
 from engine_service import service
-from helpers import PREFIX, post_signed, query, runs_of
+from helpers import PREFIX, SECRET, post_signed, query, runs_of
+from zaps import signing
 from zaps.testing.apps import running
 from zaps.testing.waiting import eventually
 
@@ -234,3 +235,18 @@ async def test_one_zaps_service_delivers_to_another_once(engine_settings, databa
     assert rekeyed.status_code == 401
     (event,) = query(database_url, "SELECT dedup_key AS key FROM zaps_event WHERE source = 'enginetest.two-steps'")
     assert event["key"] == "key:" + delivery.headers["idempotency-key"]
+
+
+@pytest.mark.parametrize(("depth", "status"), [(100_000, 422), (65, 422), (64, 202)])
+async def test_signed_deeply_nested_json_is_refused_with_a_422(engine_settings, database_url, depth, status):
+    body = ("[" * depth + "]" * depth).encode()
+    app = service.create_app(engine_settings(run_worker=False))
+    async with running(app) as client:
+        answer = await client.post(
+            f"{PREFIX}/hooks/forward",
+            content=body,
+            headers={"content-type": "application/json", **signing.sign(SECRET, body)},
+        )
+    assert answer.status_code == status, answer.text
+    if status == 422:
+        assert answer.json()["error"]["message"] == "body is nested deeper than 64 levels"

@@ -45,7 +45,10 @@ class RunFilter:
         """From query or form values; BadFilter names the first value that cannot be used."""
 
         def text(name: str, limit: int = 200) -> str:
-            return str(values.get(name) or "").strip()[:limit]
+            value = str(values.get(name) or "").strip()[:limit]
+            if "\x00" in value:  # PostgreSQL text cannot hold it, so it could match nothing
+                raise BadFilter(f"{name}: must not contain a NUL character")
+            return value
 
         found = cls(
             automation=text("automation"),

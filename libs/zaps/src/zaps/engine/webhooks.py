@@ -27,6 +27,22 @@ from zaps.errors import InvalidPayload, PayloadTooLarge, Unauthorized, ZapsError
 PRIVATE_HEADERS = {"authorization", "cookie", "proxy-authorization", "x-zaps-token", signing.SIGNATURE_HEADER}
 
 
+# Deeper JSON is refused (422): no sender needs it, and everything that reads the payload later (the handler, the
+# console, json.dumps) walks it recursively.
+MAX_DEPTH = 64
+
+
+def nesting_depth(value: Any) -> int:
+    """How many arrays and objects deep `value` goes, counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 class MisconfiguredWebhook(ZapsError):
     status_code = 503
     code = "webhook_not_configured"
@@ -113,7 +129,7 @@ def webhook_router(automations: list[Automation]) -> APIRouter:
                     200: {"description": "This delivery was received before: stored once, nothing new runs"},
                     401: {"description": "Missing or wrong signature or token"},
                     413: {"description": "Body over the limit"},
-                    422: {"description": "Body is not JSON"},
+                    422: {"description": f"Body is not JSON, or nested deeper than {MAX_DEPTH} levels"},
                     503: {"description": "Not stored (database unavailable): retry"},
                 },
             )
@@ -143,6 +159,10 @@ def _endpoint(automation: Automation, trigger: Webhook) -> Any:
             payload = json.loads(body)
         except (UnicodeDecodeError, ValueError):
             raise InvalidPayload("body is not valid JSON") from None
+        except RecursionError:
+            raise InvalidPayload(f"body is nested deeper than {MAX_DEPTH} levels") from None
+        if nesting_depth(payload) > MAX_DEPTH:
+            raise InvalidPayload(f"body is nested deeper than {MAX_DEPTH} levels")
         headers = {k: v for k, v in request.headers.items() if k not in PRIVATE_HEADERS}
         try:
             async with runtime.database.connection() as conn:
