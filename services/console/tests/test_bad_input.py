@@ -16,6 +16,15 @@ async def test_bad_filters_and_names_are_refused_naming_the_field(console_settin
             "since": await client.get(f"{PREFIX}/runs", params={"since": "999999999d"}, headers=HTML),
             "status": await client.get(f"{PREFIX}/runs", params={"status": "dead\x00"}, headers=HTML),
             "from": await client.get(f"{PREFIX}/runs/replay", params={"from": "\x00"}, headers=HTML),
+            " from": await client.get(
+                f"{PREFIX}/runs/replay", params={"from": "0001-01-01T00:00:00+14:00"}, headers=HTML
+            ),
+            " until": await client.get(
+                f"{PREFIX}/runs/replay", params={"until": "9999-12-31T23:59:59-14:00"}, headers=HTML
+            ),
+            "  since": await client.get(
+                f"{PREFIX}/runs/replay", params={"since": "0001-01-01T00:00:00+14:00"}, headers=HTML
+            ),
             "automation ": await client.post(
                 f"{PREFIX}/runs/replay", data={"automation": "\x00", "csrf_token": token}, headers=HTML
             ),

@@ -157,6 +157,9 @@ async def test_the_admin_api_answers_bad_input_with_a_4xx_naming_the_field(engin
         answers = {
             "automation": await client.get(f"{PREFIX}/admin/runs", params={"automation": "a\x00b"}, headers=auth),
             "since": await client.get(f"{PREFIX}/admin/runs", params={"since": "999999999d"}, headers=auth),
+            " since": await client.get(
+                f"{PREFIX}/admin/runs", params={"since": "0001-01-01T00:00:00+14:00"}, headers=auth
+            ),
             "body automation": await client.post(
                 f"{PREFIX}/admin/runs/replay", json={"automation": "\x00"}, headers=auth
             ),

@@ -37,7 +37,11 @@ def parse_since(value: str | None) -> datetime | None:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise ValueError(f"not a duration (24h, 30m, 7d) or an ISO time: {value!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    try:
+        # In UTC from here on: 0001-01-01T00:00+14:00 would overflow wherever it is shown or compared later.
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except OverflowError:
+        raise ValueError(f"{value!r} is outside the years 1 to 9999 in UTC") from None
 
 
 def refuse_nul(value: str | None) -> str | None:
