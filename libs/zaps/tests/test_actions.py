@@ -80,21 +80,19 @@ async def test_webhook_posts_signed_json_with_the_idempotency_key(webhook, sink)
     assert received.headers["content-type"] == "application/json"
     assert received.json == {"order": 42, "total": 12.5, "tags": ["a"]}
     assert received.headers["idempotency-key"] == "auto/7/deliver"
-    # The receiver can check the signature with the shared secret; another secret or another body fails.
-    signing.verify(
-        WEBHOOK_SECRET, received.body, received.headers["x-zaps-timestamp"], received.headers["x-zaps-signature"]
-    )
-    with pytest.raises(signing.SignatureError):
-        signing.verify(
-            "another-secret", received.body, received.headers["x-zaps-timestamp"], received.headers["x-zaps-signature"]
-        )
-    with pytest.raises(signing.SignatureError):
-        signing.verify(
-            WEBHOOK_SECRET,
-            received.body + b" ",
-            received.headers["x-zaps-timestamp"],
-            received.headers["x-zaps-signature"],
-        )
+    # The receiver can check the signature, which covers the key, with the shared secret; another secret, another
+    # body or another key fails.
+    timestamp, signature = received.headers["x-zaps-timestamp"], received.headers["x-zaps-signature"]
+    key = received.headers["idempotency-key"]
+    assert signing.verify(WEBHOOK_SECRET, received.body, timestamp, signature, idempotency_key=key) == key
+    for secret, body, offered_key in [
+        ("another-secret", received.body, key),
+        (WEBHOOK_SECRET, received.body + b" ", key),
+        (WEBHOOK_SECRET, received.body, "auto/7/deliver-again"),
+        (WEBHOOK_SECRET, received.body, None),
+    ]:
+        with pytest.raises(signing.SignatureError):
+            signing.verify(secret, body, timestamp, signature, idempotency_key=offered_key)
 
 
 async def test_webhook_secret_per_call_overrides_the_default_and_no_secret_means_unsigned(sink):
@@ -107,8 +105,13 @@ async def test_webhook_secret_per_call_overrides_the_default_and_no_secret_means
     (plain,) = sink.to("/plain")
     assert "x-zaps-signature" not in plain.headers
     (signed,) = sink.to("/signed")
+    assert plain.headers["idempotency-key"] == "k1"
     signing.verify(
-        "per-call-secret", signed.body, signed.headers["x-zaps-timestamp"], signed.headers["x-zaps-signature"]
+        "per-call-secret",
+        signed.body,
+        signed.headers["x-zaps-timestamp"],
+        signed.headers["x-zaps-signature"],
+        idempotency_key=signed.headers["idempotency-key"],
     )
 
 

@@ -1,6 +1,7 @@
 """create_app: docs behind the prefix, one JSON error shape, request ids, and the same routes with or without the
 prefix (Traefik strips it in production; `make dev` and tests keep it)."""
 
+import pytest
 from fastapi import APIRouter
 from pydantic import BaseModel
 from zaps.errors import NotFound
@@ -83,10 +84,10 @@ async def test_errors_share_one_json_shape(make_settings):
     assert len(crashed.json()["error"]["request_id"]) == 32
 
 
-async def test_malformed_json_body_is_a_422_not_a_500(make_settings):
+@pytest.mark.parametrize("body", [b"{not json", b"\xff\xfe not utf-8"])
+async def test_malformed_json_body_is_a_422_not_a_500(make_settings, body):
     app = demo_service().create_app(make_settings(DemoSettings, run_worker=False))
     async with running(app) as client:
-        response = await client.post(
-            "/api/demo/orders", content=b"{not json", headers={"content-type": "application/json"}
-        )
+        response = await client.post("/api/demo/orders", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_request"

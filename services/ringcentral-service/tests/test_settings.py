@@ -76,14 +76,33 @@ def test_production_in_demo_mode_runs_on_the_simulator_credentials():
     assert credentials[2].get_secret_value() == DEMO_JWT
 
 
-def test_demo_mode_talks_to_the_services_own_simulator_unless_told_otherwise(monkeypatch):
-    monkeypatch.setenv("PORT", "8011")
-    settings = build(ringcentral_demo=True)
-    elsewhere = build(ringcentral_demo=True, ringcentral_server_url="http://127.0.0.1:8090")
+def test_demo_mode_uses_its_own_simulator_and_its_credentials_whatever_is_configured(monkeypatch):
+    monkeypatch.delenv("PORT", raising=False)
+    plain = build(ringcentral_demo=True)
+    configured = build(
+        ringcentral_demo=True,
+        ringcentral_server_url="http://127.0.0.1:8000/api/ringcentral/simulator",
+        ringcentral_media_url="https://media.example",
+        **CREDENTIALS,
+    )
 
-    assert settings.ringcentral_server_url == "http://127.0.0.1:8011/api/ringcentral/simulator"
-    assert settings.ringcentral_media_url == settings.ringcentral_server_url
-    assert elsewhere.ringcentral_server_url == "http://127.0.0.1:8090"
+    for settings in (plain, configured):
+        assert settings.ringcentral_server_url == "http://ringcentral-demo.invalid/api/ringcentral/simulator"
+        assert settings.ringcentral_media_url == settings.ringcentral_server_url
+        credentials = settings.ringcentral_credentials()
+        assert credentials is not None
+        assert (credentials[0], credentials[2].get_secret_value()) == ("demo-client-id", DEMO_JWT)
+    # The real ones are not kept anywhere the client could read them.
+    assert CREDENTIALS["ringcentral_client_secret"] not in repr(configured.__dict__)
+    assert CREDENTIALS["ringcentral_jwt"] not in str([str(v) for v in configured.__dict__.values()])
+    assert plain.ignored_in_demo == []
+    assert configured.ignored_in_demo == [
+        "RINGCENTRAL_CLIENT_ID",
+        "RINGCENTRAL_CLIENT_SECRET",
+        "RINGCENTRAL_JWT",
+        "RINGCENTRAL_SERVER_URL",
+        "RINGCENTRAL_MEDIA_URL",
+    ]
 
 
 def test_half_configured_credentials_name_what_is_missing():

@@ -1,9 +1,8 @@
 """GET /api/ringcentral/status says whether RingCentral is configured and authenticated and how much rate budget
 is left, never the token; in demo mode the service serves the simulator itself."""
 
-import uuid
-
 from ringcentral_service.client import RingCentralClient
+from ringcentral_service.pollers import client_for
 from ringcentral_service.service import service
 from ringcentral_service.settings import Settings
 from ringcentral_service.tokens import read_token
@@ -70,25 +69,25 @@ async def test_status_after_a_poll_shows_authentication_and_budgets_but_never_th
 
 
 async def test_demo_mode_serves_the_simulator_under_the_service_prefix(make_settings):
-    # Any host works through the in-process transport; a fresh one keeps this test's token apart from others'.
-    base = f"http://demo-{uuid.uuid4().hex[:8]}.test/api/ringcentral/simulator"
-    settings = make_settings(
-        Settings, run_worker=False, ringcentral_demo=True, ringcentral_server_url=base, ringcentral_media_url=base
-    )
+    settings = make_settings(Settings, run_worker=False, ringcentral_demo=True)
     app = service.create_app(settings)
+    base = "/api/ringcentral/simulator"
     async with running(app) as http:
         added = await http.post(f"{base}/_sim/calls", json={"voicemail": True})
-        client = RingCentralClient.from_settings(settings, app.state.runtime.redis, http=http)
+        # The service's own client: into the process, to the simulator the routes above serve.
+        client = client_for(app.state.runtime)
         calls = await client.call_log_sync("FSync")
         status = (await http.get("/api/ringcentral/status")).json()
+        seen = (await http.get(f"{base}/_sim/requests")).json()
         await purge(app.state.runtime.redis, client.store.namespace)
 
     assert added.status_code == 200
     (record,) = calls.records
-    assert record["uri"].startswith(base + "/restapi/v1.0/account/")
+    assert record["uri"].startswith(settings.demo_url + "/restapi/v1.0/account/")
     assert record["result"] == "Voicemail"
     assert status["mode"] == "demo"
     assert status["authenticated"] is True
+    assert seen, "the client's requests reached the simulator the service serves"
 
 
 async def test_without_demo_mode_the_simulator_paths_do_not_exist(make_settings):

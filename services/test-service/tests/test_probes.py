@@ -42,3 +42,19 @@ async def test_scheduler_shows_the_last_run_once_the_worker_ran_a_tick(make_sett
             await asyncio.sleep(0.1)
     assert job["last_run"]["status"] == "succeeded"
     assert job["last_run"]["finished_at"] is not None
+
+
+async def test_redis_down_is_a_503_naming_redis_not_a_500(make_settings):
+    # Nothing listens on port 1: every Redis command fails to connect, as with Redis stopped.
+    app = service.create_app(make_settings(Settings, run_worker=False, redis_url="redis://127.0.0.1:1/0"))
+    async with running(app) as client:
+        probe = await client.get("/api/test/redis")
+        sink = await client.post("/api/test/sink", content=b"{}", headers={"idempotency-key": "k"})
+        ready = await client.get("/api/test/health/ready")
+
+    for answer in (probe, sink):
+        assert answer.status_code == 503
+        assert answer.json()["error"]["code"] == "unavailable"
+        assert "Redis" in answer.json()["error"]["message"]
+    assert ready.status_code == 503
+    assert ready.json()["failed"] == ["redis"]

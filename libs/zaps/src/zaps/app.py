@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import procrastinate
+import redis.exceptions as redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from psycopg import OperationalError
+from psycopg import DataError, OperationalError
 from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,6 +43,7 @@ from zaps.service import Service
 from zaps.settings import Environment, ZapsSettings
 
 logger = logging.getLogger(__name__)
+FASTAPI_BODY_ERROR = "There was an error parsing the body"
 
 
 def resolve_database_url(settings: ZapsSettings) -> str:
@@ -111,6 +115,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == FASTAPI_BODY_ERROR:
+            # FastAPI's own answer to a JSON body that does not decode (not UTF-8): the same 422 as any other body
+            # that is not valid, as every route documents, whether or not the admin token was checked yet.
+            return JSONResponse(error_body(request, "invalid_request", "body is not valid JSON"), 422)
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(exc.status_code, "http_error")
         return JSONResponse(
             error_body(request, code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
@@ -123,6 +131,20 @@ def install_error_handlers(app: FastAPI) -> None:
             for item in exc.errors()
         ]
         return JSONResponse(error_body(request, "invalid_request", "request is not valid", details), 422)
+
+    @app.exception_handler(DataError)
+    async def on_unstorable_value(request: Request, exc: DataError) -> JSONResponse:
+        # A value PostgreSQL refuses (a NUL in text, a number out of range) that no validator caught: the caller's
+        # input, so a 422 rather than a 500. Logged, so the missing validator can be added.
+        logger.warning("value refused by the database", extra={"error": type(exc).__name__, "path": request.url.path})
+        message = "a value in the request cannot be used (out of range, or holding a NUL character)"
+        return JSONResponse(error_body(request, "invalid_request", message), 422)
+
+    @app.exception_handler(redis.ConnectionError)
+    @app.exception_handler(redis.TimeoutError)
+    async def on_redis_down(request: Request, exc: Exception) -> JSONResponse:
+        logger.warning("redis unavailable", extra={"error": type(exc).__name__})
+        return JSONResponse(error_body(request, "unavailable", "Redis is unavailable; retry later"), 503)
 
     @app.exception_handler(PoolTimeout)
     @app.exception_handler(OperationalError)
@@ -137,11 +159,34 @@ async def _stop(task: asyncio.Task[None]) -> None:
         await task
 
 
-async def run_worker(service: Service, settings: ZapsSettings) -> None:
+@dataclass
+class RestartPause:
+    """How long the worker waits before it starts again after stopping.
+
+    The pause doubles while the worker keeps stopping soon after each start (a database that is down), and goes back
+    to the first pause once the worker has run for `healthy_after_s`: one later blip must not leave it idle for the
+    longest pause while jobs wait.
+    """
+
+    first_s: float = 1.0
+    longest_s: float = 30.0
+    healthy_after_s: float = 10.0
+    _next_s: float | None = None
+
+    def after_stop(self, ran_for_s: float) -> float:
+        if self._next_s is None or ran_for_s >= self.healthy_after_s:
+            self._next_s = self.first_s
+        pause = self._next_s
+        self._next_s = min(pause * 2, self.longest_s)
+        return pause
+
+
+async def run_worker(service: Service, settings: ZapsSettings, *, pause: RestartPause | None = None) -> None:
     """Run the queue worker until cancelled; if it stops for any other reason (the database dropped it), start it
     again after a pause."""
-    delay = 1.0
+    pause = pause or RestartPause()
     while True:
+        started = time.monotonic()
         try:
             await service.queue.run_worker_async(
                 queues=service.queues,
@@ -153,13 +198,14 @@ async def run_worker(service: Service, settings: ZapsSettings) -> None:
                 update_heartbeat_interval=settings.worker_heartbeat_s,
                 stalled_worker_timeout=settings.stalled_after_s,
             )
+            delay = pause.after_stop(time.monotonic() - started)
             logger.error("worker stopped by itself; restarting", extra={"retry_in_s": delay})
         except asyncio.CancelledError:
             raise
         except Exception:
+            delay = pause.after_stop(time.monotonic() - started)
             logger.exception("worker stopped on an error; restarting", extra={"retry_in_s": delay})
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
+        await asyncio.sleep(delay)
 
 
 def create_app(settings: ZapsSettings, *, service: Service, actions: Actions | None = None) -> FastAPI:

@@ -13,6 +13,7 @@ from psycopg.rows import dict_row
 from zaps.engine import repository, wakeup
 from zaps.engine.admin import parse_since
 
+MAX_LIMIT = 10_000
 STATUSES = ["queued", "running", "succeeded", "filtered", "retrying", "dead", "paused"]
 
 
@@ -25,6 +26,27 @@ def _since(value: str) -> str:
     return value
 
 
+def _run_id(value: str) -> int:
+    """A run id PostgreSQL's bigint can hold: a usage error, not a traceback, for anything else."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a run id: {value!r}") from None
+    if not 0 < number < 2**62:
+        raise argparse.ArgumentTypeError(f"not a run id: {value} (runs are numbered from 1)")
+    return number
+
+
+def _limit(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not 1 <= number <= MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be 1 to {MAX_LIMIT}, not {value}")
+    return number
+
+
 def add_commands(commands: Any) -> None:
     runs = commands.add_parser("runs", help="list, show and replay automation runs")
     sub = runs.add_subparsers(dest="runs_command", required=True)
@@ -33,16 +55,16 @@ def add_commands(commands: Any) -> None:
     listing.add_argument("--automation", help="e.g. test.big-orders")
     listing.add_argument("--status", choices=STATUSES)
     listing.add_argument("--since", type=_since, help="24h, 30m, 7d or an ISO time")
-    listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument("--limit", type=_limit, default=20, help=f"at most {MAX_LIMIT}")
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     listing.set_defaults(func=_list)
 
     show = sub.add_parser("show", help="one run: event, attempts, steps")
-    show.add_argument("run_id", type=int)
+    show.add_argument("run_id", type=_run_id)
     show.set_defaults(func=_show)
 
     replay = sub.add_parser("replay", help="queue runs again with the current code (done steps are skipped)")
-    replay.add_argument("run_ids", type=int, nargs="*", help="run ids; or select with --automation")
+    replay.add_argument("run_ids", type=_run_id, nargs="*", help="run ids; or select with --automation")
     replay.add_argument("--automation")
     replay.add_argument("--status", choices=STATUSES, default="dead")
     replay.add_argument("--since", type=_since, help="24h, 30m, 7d or an ISO time")

@@ -20,9 +20,11 @@ async def post_signed(
     secret: str = SECRET,
     timestamp: int | None = None,
     headers: dict[str, str] | None = None,
+    key: str | None = None,
 ) -> httpx.Response:
+    """POST `payload` signed over its body (v1), or over its body and `key` (v2, which sends the key too)."""
     body = json.dumps(payload).encode()
-    signed = signing.sign(secret, body, timestamp)
+    signed = signing.sign(secret, body, timestamp, idempotency_key=key)
     return await client.post(
         f"{PREFIX}/hooks/{automation}",
         content=body,

@@ -134,3 +134,42 @@ async def test_the_runs_command_lists_shows_and_replays(engine_settings, databas
         bad_since = await asyncio.to_thread(zaps, database_url, "runs", "list", "--since", "3x")
     assert missing.returncode == 1
     assert bad_since.returncode == 2 and "not a duration" in bad_since.stderr and "Traceback" not in bad_since.stderr
+
+
+async def test_the_runs_command_refuses_out_of_range_input_with_a_usage_error(database_url):
+    cases = [
+        (("runs", "list", "--since", "999999999d"), "--since"),
+        (("runs", "replay", "--automation", "a", "--since", "99999999999999999999w"), "--since"),
+        (("runs", "list", "--limit", "99999999999999999999"), "--limit"),
+        (("runs", "show", "99999999999999999999"), "run_id"),
+        (("runs", "replay", "-5"), "run_ids"),
+    ]
+    for args, named in cases:
+        answer = await asyncio.to_thread(zaps, database_url, *args)
+        assert answer.returncode == 2, (args, answer.stderr)
+        assert named in answer.stderr and "Traceback" not in answer.stderr, (args, answer.stderr)
+
+
+async def test_the_admin_api_answers_bad_input_with_a_4xx_naming_the_field(engine_settings):
+    app = service.create_app(engine_settings(admin_token=TOKEN, run_worker=False))
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    async with running(app) as client:
+        answers = {
+            "automation": await client.get(f"{PREFIX}/admin/runs", params={"automation": "a\x00b"}, headers=auth),
+            "since": await client.get(f"{PREFIX}/admin/runs", params={"since": "999999999d"}, headers=auth),
+            " since": await client.get(
+                f"{PREFIX}/admin/runs", params={"since": "0001-01-01T00:00:00+14:00"}, headers=auth
+            ),
+            "body automation": await client.post(
+                f"{PREFIX}/admin/runs/replay", json={"automation": "\x00"}, headers=auth
+            ),
+            "body since": await client.post(
+                f"{PREFIX}/admin/runs/replay", json={"automation": "a", "since": "999999999d"}, headers=auth
+            ),
+            "run_ids": await client.post(f"{PREFIX}/admin/runs/replay", json={"run_ids": [2**70]}, headers=auth),
+            "name": await client.post(f"{PREFIX}/admin/automations/a%00b/pause", headers=auth),
+        }
+    for case, answer in answers.items():
+        assert answer.status_code == 422, (case, answer.text)
+        field = case.split()[-1]
+        assert any(field in detail["loc"] for detail in answer.json()["error"]["details"]), (case, answer.text)

@@ -173,6 +173,8 @@ async def automations(
 
 
 async def _set_paused(request: Request, runtime: Any, name: str, paused: bool) -> Response:
+    if "\x00" in name:  # no automation has one, and PostgreSQL text cannot hold it
+        raise NotFound("automation names hold no NUL character")
     async with runtime.database.transaction() as conn:
         try:
             queued = len(await engine.set_paused(conn, name, paused))  # the runs that waited, now queued
@@ -264,8 +266,13 @@ async def confirm_replay(request: Request, console: ConsoleDep, runtime: Runtime
 
 
 @pages.post("/runs/replay")
-async def replay_many(request: Request, runtime: RuntimeDep, session: SessionDep, form: FormDep) -> Response:
-    run_filter = RunFilter.read({**form, "status": "dead"})
+async def replay_many(
+    request: Request, console: ConsoleDep, runtime: RuntimeDep, session: SessionDep, form: FormDep
+) -> Response:
+    try:
+        run_filter = RunFilter.read({**form, "status": "dead"})
+    except BadFilter as error:
+        return console.render(request, "error.html", {"title": "Bad filter", "message": str(error)}, status_code=400)
     since, until = run_filter.window()
     async with runtime.database.transaction() as conn:
         ids = await repository.dead_run_ids(conn, automation=run_filter.automation_or_none, since=since, until=until)

@@ -29,7 +29,11 @@ def _moment(value: str, name: str) -> datetime:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise BadFilter(f"{name}: not a date and time ({value[:40]!r})") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # the form's times are UTC
+    try:
+        # In UTC from here on: 0001-01-01T00:00+14:00 would overflow where the page shows it.
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)  # the form's times are UTC
+    except OverflowError:
+        raise BadFilter(f"{name}: outside the years 1 to 9999 in UTC ({value[:40]!r})") from None
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,10 @@ class RunFilter:
         """From query or form values; BadFilter names the first value that cannot be used."""
 
         def text(name: str, limit: int = 200) -> str:
-            return str(values.get(name) or "").strip()[:limit]
+            value = str(values.get(name) or "").strip()[:limit]
+            if "\x00" in value:  # PostgreSQL text cannot hold it, so it could match nothing
+                raise BadFilter(f"{name}: must not contain a NUL character")
+            return value
 
         found = cls(
             automation=text("automation"),

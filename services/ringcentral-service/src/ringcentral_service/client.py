@@ -101,6 +101,7 @@ class RingCentralClient:
         lock_ttl_s: float = 30.0,
         clock: Callable[[], float] = time.time,
         http: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.server_url = server_url.rstrip("/")
         self.media_url = media_url.rstrip("/")
@@ -108,7 +109,9 @@ class RingCentralClient:
         self.max_wait_s = max_wait_s
         self._own_http = http is None
         # Every call has a deadline; connecting gets less: a host that does not accept within 5 s is down.
-        self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=min(5.0, timeout_s)))
+        self.http = http or httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout_s, connect=min(5.0, timeout_s)), transport=transport
+        )
         self.store = SharedStore(
             redis_client,
             namespace or namespace_for(self.server_url, client_id, jwt.get_secret_value()),

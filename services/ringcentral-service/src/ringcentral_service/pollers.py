@@ -19,6 +19,7 @@ from typing import Any, cast
 from zaps import NewEvent, PollContext, PollResult
 from zaps.context import Runtime
 
+from ringcentral_service import demo
 from ringcentral_service.client import MAX_SYNC_RECORDS, RingCentralClient, SyncResult
 from ringcentral_service.endpoints import StreamReporter, report_stream
 from ringcentral_service.errors import SyncTokenInvalid
@@ -39,9 +40,12 @@ def client_for(runtime: Runtime) -> RingCentralClient:
     async def close(client: RingCentralClient) -> None:
         await client.aclose()
 
-    client: RingCentralClient = runtime.resource(
-        "ringcentral-client", lambda: RingCentralClient.from_settings(settings, runtime.redis), close
-    )
+    def make() -> RingCentralClient:
+        if settings.ringcentral_demo:  # the simulator inside this process: nothing goes onto the network
+            return RingCentralClient.from_settings(settings, runtime.redis, transport=demo.transport(runtime))
+        return RingCentralClient.from_settings(settings, runtime.redis)
+
+    client: RingCentralClient = runtime.resource("ringcentral-client", make, close)
     return client
 
 

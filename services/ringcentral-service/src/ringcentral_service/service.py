@@ -71,6 +71,11 @@ class RingCentralService(Service):
             self.automations.pop(name, None)
         self.rule_automations = automations.install(self, rules)
         app = super().create_app(settings, actions=actions)  # logging is configured from here on
+        if settings.ringcentral_demo and settings.ignored_in_demo:
+            logger.warning(
+                "RINGCENTRAL_DEMO is on: these settings are not used, the service talks only to its own simulator",
+                extra={"ignored": settings.ignored_in_demo},
+            )
         if settings.ringcentral_automations_file is not None:
             logger.info(
                 "automations file loaded",

@@ -1,16 +1,16 @@
 """ringcentral-service settings: the RingCentral app's credentials, where to reach it, and how often to poll.
 
 Credentials may be left unset in development (the status page then says "not configured"); production refuses to
-start without them unless RINGCENTRAL_DEMO points the service at the simulator.
+start without them unless RINGCENTRAL_DEMO points the service at its own simulator (with the simulator's
+credentials: configured ones are then never used).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from zaps.settings import Environment, ZapsSettings
 
 # call-log-sync is in the Heavy group: 10 requests a minute per user. One poll costs one request; polling every
@@ -21,10 +21,13 @@ MIN_POLL_INTERVAL_S = 7.0
 DEFAULT_SERVER_URL = "https://platform.ringcentral.com"
 DEFAULT_MEDIA_URL = "https://media.ringcentral.com"
 MAX_SYNC_RECORDS_FLOOR = 250  # a backfill must hold at least what one full sync returns
-# Credentials of the demo simulator, used when RINGCENTRAL_DEMO is on and none are set.
+# Credentials of the demo simulator: with RINGCENTRAL_DEMO on, the only ones used.
 DEMO_CLIENT_ID = "demo-client-id"
 DEMO_CLIENT_SECRET = "demo-client-secret"
 DEMO_JWT = "demo-jwt-credential"
+# Demo mode's RingCentral host: requests to it go into the process (demo.transport), never onto the network; the
+# reserved .invalid name makes sure nothing could answer them if they did.
+DEMO_HOST = "http://ringcentral-demo.invalid"
 
 
 class Settings(ZapsSettings):
@@ -100,6 +103,18 @@ class Settings(ZapsSettings):
             )
         return value
 
+    _ignored_in_demo: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def demo_url(self) -> str:
+        """Where demo mode's client finds the simulator (served in-process under the service's prefix)."""
+        return f"{DEMO_HOST}{self.path_prefix}/simulator"
+
+    @property
+    def ignored_in_demo(self) -> list[str]:
+        """The RingCentral settings given but not used because RINGCENTRAL_DEMO is on."""
+        return list(self._ignored_in_demo)
+
     @property
     def ringcentral_configured(self) -> bool:
         return self.ringcentral_credentials() is not None
@@ -119,15 +134,14 @@ class Settings(ZapsSettings):
         }
         missing = [name for name, present in names.items() if not present]
         if self.ringcentral_demo:
-            # The service's own simulator, on the port `make dev` or `zaps serve` listens on, unless told otherwise:
-            # demo credentials never go to RingCentral.
-            local = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}{self.path_prefix}/simulator"
-            if self.ringcentral_server_url == DEFAULT_SERVER_URL:
-                self.ringcentral_server_url = local
-            if self.ringcentral_media_url == DEFAULT_MEDIA_URL:
-                self.ringcentral_media_url = local
-        if len(missing) == len(names) and self.ringcentral_demo:
-            # The simulator accepts these; a real RingCentral never would.
+            # The service's own simulator, reached inside the process, with the simulator's credentials: whatever
+            # port the service serves on and whatever else is configured, real credentials go nowhere.
+            urls = {
+                "RINGCENTRAL_SERVER_URL": self.ringcentral_server_url != DEFAULT_SERVER_URL,
+                "RINGCENTRAL_MEDIA_URL": self.ringcentral_media_url != DEFAULT_MEDIA_URL,
+            }
+            self._ignored_in_demo = [name for name, set_ in {**names, **urls}.items() if set_]
+            self.ringcentral_server_url = self.ringcentral_media_url = self.demo_url
             self.ringcentral_client_id = DEMO_CLIENT_ID
             self.ringcentral_client_secret = SecretStr(DEMO_CLIENT_SECRET)
             self.ringcentral_jwt = SecretStr(DEMO_JWT)

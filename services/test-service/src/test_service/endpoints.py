@@ -40,7 +40,10 @@ async def db_round_trip(database: DatabaseDep, runtime: RuntimeDep) -> dict[str,
     }
 
 
-@router.get("/redis", summary="Set a key and get it back")
+_REDIS_DOWN: dict[int | str, dict[str, Any]] = {503: {"description": "Redis does not answer; retry later"}}
+
+
+@router.get("/redis", summary="Set a key and get it back", responses=_REDIS_DOWN)
 async def redis_round_trip(redis: RedisDep) -> dict[str, Any]:
     key = f"zaps:probe:{uuid.uuid4().hex}"
     value = uuid.uuid4().hex
@@ -60,7 +63,11 @@ async def scheduler(runtime: RuntimeDep) -> dict[str, Any]:
     return {"jobs": await describe_jobs(runtime), "automations": await describe_timers(runtime)}
 
 
-@router.post("/sink", summary="Receive anything and say what arrived (the worked example's default target)")
+@router.post(
+    "/sink",
+    summary="Receive anything and say what arrived (the worked example's default target)",
+    responses=_REDIS_DOWN,
+)
 async def sink(request: Request, redis: RedisDep) -> dict[str, Any]:
     body = await request.body()
     key = request.headers.get("idempotency-key", "")

@@ -52,10 +52,13 @@ class HttpWebhook:
 
     async def send(self, *, url: str, payload: Any, idempotency_key: str, secret: str | None = None) -> dict[str, Any]:
         body = json.dumps(payload, separators=(",", ":"), default=str).encode()
-        headers = {"content-type": "application/json", "idempotency-key": idempotency_key}
+        headers = {"content-type": "application/json"}
         key = secret or self.default_secret
         if key:
-            headers.update(signing.sign(key, body))
+            # v2 signs the Idempotency-Key too, so a Zaps receiver (or any that checks v2) can trust it.
+            headers.update(signing.sign(key, body, idempotency_key=idempotency_key))
+        else:
+            headers["Idempotency-Key"] = idempotency_key
         response = await post(self.client, url, content=body, headers=headers, what="webhook target")
         return _summary(response)
 

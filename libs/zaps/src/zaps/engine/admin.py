@@ -29,12 +29,26 @@ def parse_since(value: str | None) -> datetime | None:
         return None
     match = _DURATION.match(value.strip())
     if match:
-        return datetime.now(UTC) - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        try:
+            return datetime.now(UTC) - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        except OverflowError:  # e.g. 999999999d: before year 1, so before any run
+            raise ValueError(f"{value.strip()!r} reaches back before the year 1") from None
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise ValueError(f"not a duration (24h, 30m, 7d) or an ISO time: {value!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    try:
+        # In UTC from here on: 0001-01-01T00:00+14:00 would overflow wherever it is shown or compared later.
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except OverflowError:
+        raise ValueError(f"{value!r} is outside the years 1 to 9999 in UTC") from None
+
+
+def refuse_nul(value: str | None) -> str | None:
+    """PostgreSQL text cannot hold U+0000, so a value with one can match nothing: refused, naming the field."""
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain a NUL character (\\u0000)")
+    return value
 
 
 def _valid_since(value: str | None) -> str | None:
@@ -43,6 +57,7 @@ def _valid_since(value: str | None) -> str | None:
 
 
 Since = Annotated[str | None, AfterValidator(_valid_since)]
+Name = Annotated[str, AfterValidator(refuse_nul)]
 _ERROR = {"content": {"application/json": {"example": {"error": {"code": "...", "message": "..."}}}}}
 
 
@@ -74,8 +89,10 @@ class ReplayRequest(BaseModel):
         }
     )
 
-    run_ids: list[int] | None = Field(default=None, max_length=10_000, description="Replay these runs")
-    automation: str | None = Field(default=None, max_length=200, description="…or every run of this automation")
+    run_ids: list[Annotated[int, Field(ge=1, le=2**62)]] | None = Field(
+        default=None, max_length=10_000, description="Replay these runs"
+    )
+    automation: Name | None = Field(default=None, max_length=200, description="…or every run of this automation")
     status: RunStatus = Field(default="dead", description="…in this status")
     since: Since = Field(default=None, max_length=40, description="…created since (24h, 7d, or ISO time)")
 
@@ -89,7 +106,7 @@ class ReplayRequest(BaseModel):
 @router.get("/runs", summary="Runs, newest first", responses=_NOT_FOUND)
 async def list_runs(
     runtime: RuntimeDep,
-    automation: Annotated[str | None, Query(max_length=200)] = None,
+    automation: Annotated[Name | None, Query(max_length=200)] = None,
     status: RunStatus | None = None,
     since: Annotated[Since, Query(max_length=40, description="24h, 30m, 7d or an ISO time")] = None,
     before_id: Annotated[int | None, Query(ge=1, le=2**62, description="Page: runs older than this one")] = None,
@@ -147,12 +164,12 @@ async def list_automations(runtime: RuntimeDep) -> dict[str, Any]:
 
 
 @router.post("/automations/{name}/pause", summary="Pause: events are stored, runs wait", responses=_NOT_FOUND)
-async def pause(runtime: RuntimeDep, name: str) -> dict[str, Any]:
+async def pause(runtime: RuntimeDep, name: Name) -> dict[str, Any]:
     return await _set_paused(runtime, name, True)
 
 
 @router.post("/automations/{name}/resume", summary="Resume: the runs that waited are queued", responses=_NOT_FOUND)
-async def resume(runtime: RuntimeDep, name: str) -> dict[str, Any]:
+async def resume(runtime: RuntimeDep, name: Name) -> dict[str, Any]:
     return await _set_paused(runtime, name, False)
 
 

@@ -28,14 +28,15 @@ def setting_value(settings: Any, name: str | None) -> Any:
 @dataclass(frozen=True)
 class Webhook:
     """POST {prefix}/hooks/{automation}. Signed (HMAC-SHA256, `secret_setting`) or a shared token (`token_setting`)
-    for senders that cannot sign; `dedup` picks the event's unique key (default: the sender's Idempotency-Key or
-    X-Request-Id header, else a hash of the body)."""
+    for senders that cannot sign. The event's unique key is the signed Idempotency-Key (a v2 signature, see
+    `zaps.signing`), else the SHA-256 of the raw body; `dedup(payload)` picks it instead, e.g. a provider's event id
+    inside the body. Never from an unsigned header: a captured request re-sent with a new one would be a new event."""
 
     secret_setting: str | None = None
     token_setting: str | None = None
     body_limit: int = DEFAULT_BODY_LIMIT
     tolerance_s: int = 300
-    dedup: Callable[[Any, dict[str, str]], str] | None = None
+    dedup: Callable[[Any], str] | None = None
 
     def __post_init__(self) -> None:
         if (self.secret_setting is None) == (self.token_setting is None):

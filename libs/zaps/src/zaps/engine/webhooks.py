@@ -27,6 +27,22 @@ from zaps.errors import InvalidPayload, PayloadTooLarge, Unauthorized, ZapsError
 PRIVATE_HEADERS = {"authorization", "cookie", "proxy-authorization", "x-zaps-token", signing.SIGNATURE_HEADER}
 
 
+# Deeper JSON is refused (422): no sender needs it, and everything that reads the payload later (the handler, the
+# console, json.dumps) walks it recursively.
+MAX_DEPTH = 64
+
+
+def nesting_depth(value: Any) -> int:
+    """How many arrays and objects deep `value` goes, counted without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 class MisconfiguredWebhook(ZapsError):
     status_code = 503
     code = "webhook_not_configured"
@@ -45,22 +61,23 @@ async def read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def authenticate(trigger: Webhook, settings: Any, request: Request, body: bytes) -> None:
+def authenticate(trigger: Webhook, settings: Any, request: Request, body: bytes) -> str | None:
+    """Refuse a request without the right signature or token; return the Idempotency-Key its signature covers."""
     if trigger.secret_setting:
         secret = setting_value(settings, trigger.secret_setting)
         if not secret:
             raise MisconfiguredWebhook(f"{trigger.secret_setting.upper()} is not set; this webhook refuses everything")
         try:
-            signing.verify(
+            return signing.verify(
                 secret,
                 body,
                 request.headers.get(signing.TIMESTAMP_HEADER),
                 request.headers.get(signing.SIGNATURE_HEADER),
+                idempotency_key=request.headers.get(signing.IDEMPOTENCY_HEADER),
                 tolerance_s=trigger.tolerance_s,
             )
         except signing.SignatureError as error:
             raise Unauthorized(str(error)) from None
-        return
     token = setting_value(settings, trigger.token_setting)
     if not token:
         raise MisconfiguredWebhook(
@@ -72,14 +89,16 @@ def authenticate(trigger: Webhook, settings: Any, request: Request, body: bytes)
         offered = authorization[7:].strip()
     if not signing.token_matches(token, offered):
         raise Unauthorized("missing or wrong token")
+    return None  # a token proves who sent the request, not that this copy is the first
 
 
-def dedup_key(trigger: Webhook, payload: Any, headers: dict[str, str], body: bytes) -> str:
+def dedup_key(trigger: Webhook, payload: Any, signed_key: str | None, body: bytes) -> str:
+    """The event's unique key, from what the sender signed only: a header or a copy anyone could re-send with a
+    new key must land on the same event as the first."""
     if trigger.dedup is not None:
-        return str(trigger.dedup(payload, headers))[:500]
-    sender_key = headers.get("idempotency-key")
-    if sender_key:
-        return "key:" + sender_key[:450]
+        return str(trigger.dedup(payload))[:500]
+    if signed_key is not None:
+        return "key:" + signed_key
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
@@ -110,7 +129,7 @@ def webhook_router(automations: list[Automation]) -> APIRouter:
                     200: {"description": "This delivery was received before: stored once, nothing new runs"},
                     401: {"description": "Missing or wrong signature or token"},
                     413: {"description": "Body over the limit"},
-                    422: {"description": "Body is not JSON"},
+                    422: {"description": f"Body is not JSON, or nested deeper than {MAX_DEPTH} levels"},
                     503: {"description": "Not stored (database unavailable): retry"},
                 },
             )
@@ -121,28 +140,36 @@ def _describe(trigger: Webhook) -> str:
     if trigger.secret_setting:
         return (
             "Signed with HMAC-SHA256: header `X-Zaps-Timestamp` (Unix seconds) and `X-Zaps-Signature: v1=<hex of "
-            "HMAC(secret, timestamp + '.' + body)>`. An `Idempotency-Key` header makes retries of one delivery count "
-            "once; without it, identical bodies are one event."
+            "HMAC(secret, timestamp + '.' + body)>`; identical bodies are one event. To make retries of one delivery "
+            "count once by a key instead, send `Idempotency-Key: <key>` and sign it: `X-Zaps-Signature: v2=<hex of "
+            "HMAC(secret, timestamp + '\\n' + key + '\\n' + body)>`. A key that is not signed is ignored."
         )
-    return "Authenticated by a shared token: `Authorization: Bearer <token>` or `X-Zaps-Token: <token>`."
+    return (
+        "Authenticated by a shared token: `Authorization: Bearer <token>` or `X-Zaps-Token: <token>`. Identical "
+        "bodies are one event (an `Idempotency-Key` header is ignored: the token does not sign it)."
+    )
 
 
 def _endpoint(automation: Automation, trigger: Webhook) -> Any:
     async def receive(request: Request) -> JSONResponse:
         runtime = get_runtime(request)
         body = await read_limited(request, trigger.body_limit)
-        authenticate(trigger, runtime.settings, request, body)
+        signed_key = authenticate(trigger, runtime.settings, request, body)
         try:
             payload = json.loads(body)
         except (UnicodeDecodeError, ValueError):
             raise InvalidPayload("body is not valid JSON") from None
+        except RecursionError:
+            raise InvalidPayload(f"body is nested deeper than {MAX_DEPTH} levels") from None
+        if nesting_depth(payload) > MAX_DEPTH:
+            raise InvalidPayload(f"body is nested deeper than {MAX_DEPTH} levels")
         headers = {k: v for k, v in request.headers.items() if k not in PRIVATE_HEADERS}
         try:
             async with runtime.database.connection() as conn:
                 ingested = await repository.ingest(
                     conn,
                     source=automation.source,
-                    key=dedup_key(trigger, payload, headers, body),
+                    key=dedup_key(trigger, payload, signed_key, body),
                     # The body as sent (it parsed as JSON): stored without serialising it a second time.
                     payload=Jsonb(body.decode(), dumps=_as_is),
                     kind="webhook",
