@@ -60,13 +60,25 @@ class ZapsSettings(BaseSettings):
     alert_email_to: str | None = None
     alert_webhook_url: str | None = None
     alert_window_s: int = Field(default=3600, ge=60, description="At most one alert per automation per window")
+    alert_gather_s: float = Field(
+        default=60, ge=0, description="A dead run waits this long for others to share its alert"
+    )
+    alert_retry_first_s: float = Field(
+        default=30, gt=0, description="First pause before an undelivered alert is sent again (then doubling)"
+    )
+    alert_max_attempts: int = Field(default=10, ge=1, description="Tries to deliver an alert before giving up")
+    console_url: str = Field(
+        default="http://localhost:8000/console", description="The console's public address, for links in alerts"
+    )
 
     # The engine's clocks.
     tick_interval_s: float = Field(default=0.5, gt=0, le=10, description="How often schedules and polls are checked")
     housekeeping_interval_s: float = Field(default=30, gt=0)
     worker_heartbeat_s: float = Field(default=10, gt=0)
     stalled_after_s: float = Field(default=30, gt=0, description="A worker silent this long is dead; its jobs rerun")
-    max_job_recoveries: int = Field(default=5, ge=1, description="A job that kills its worker this often is parked")
+    max_job_recoveries: int = Field(
+        default=5, ge=1, description="A run whose job dies or fails unfinished this often is dead, not rerun"
+    )
     run_retention_days: int = Field(default=30, ge=1, description="Succeeded and filtered runs are kept this long")
     dead_retention_days: int = Field(default=90, ge=1, description="Dead runs are kept this long")
 
