@@ -6,6 +6,7 @@ line per bad variable, so a mistake in `.env` stops start-up with a message, not
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 from enum import StrEnum
 from typing import Any, Self, TypeVar
@@ -43,6 +44,10 @@ class ZapsSettings(BaseSettings):
     db_pool_min_size: int = Field(default=1, ge=0)
     db_pool_max_size: int = Field(default=10, ge=1)
     data_dir: str = Field(default=".zaps", description="Where development state (embedded PostgreSQL) lives")
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated networks (CIDR) whose X-Forwarded-For/-Proto are believed; empty: nobody's",
+    )
 
     # Actions: where side effects go.
     slack_webhook_url: SecretStr | None = None
@@ -89,6 +94,21 @@ class ZapsSettings(BaseSettings):
         if value and not value.startswith("/"):
             raise ValueError("must start with '/', e.g. /api/test")
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        networks = [part.strip() for part in value.split(",") if part.strip()]
+        for network in networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP network: {network!r} (e.g. 172.30.0.0/24)") from None
+        return ",".join(networks)
+
+    @property
+    def trusted_proxy_networks(self) -> list[str]:
+        return [part for part in self.trusted_proxies.split(",") if part]
 
     @field_validator("log_level")
     @classmethod
