@@ -426,14 +426,15 @@ async def list_runs(
 
 
 async def get_run(conn: Conn, run_id: int) -> dict[str, Any] | None:
-    cursor = await conn.execute(
+    query = sql.SQL(
         """
-        SELECT r.*, row_to_json(e) AS event
+        SELECT r.*, row_to_json(e) AS event,
+               (r.status IN ('queued', 'running', 'retrying') AND NOT {live}) AS stuck
         FROM zaps_run r JOIN zaps_event e ON e.id = r.event_id
         WHERE r.id = %s
-        """,
-        (run_id,),
-    )
+        """
+    ).format(live=LIVE_JOB)
+    cursor = await conn.execute(query, (run_id,))
     run = await cursor.fetchone()
     if run is None:
         return None
