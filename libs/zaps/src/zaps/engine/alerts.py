@@ -78,7 +78,7 @@ async def send_dead_run_alerts(runtime: Any) -> int:
     async with runtime.database.connection() as conn:
         cursor = await conn.execute(
             """
-            SELECT automation FROM zaps_run WHERE alert_pending AND automation = ANY (%s)
+            SELECT automation FROM zaps_run WHERE alert_pending AND status = 'dead' AND automation = ANY (%s)
             GROUP BY automation HAVING min(finished_at) <= now() - make_interval(secs => %s)
             """,
             (_names(runtime), settings.alert_gather_s),
@@ -92,7 +92,8 @@ async def send_dead_run_alerts(runtime: Any) -> int:
             if claimed is None:
                 continue  # this window had its alert: these runs are listed in the next window's
             cursor = await conn.execute(
-                "UPDATE zaps_run SET alert_pending = NULL WHERE automation = %s AND alert_pending RETURNING id, error",
+                "UPDATE zaps_run SET alert_pending = NULL WHERE automation = %s AND alert_pending AND status = 'dead' "
+                "RETURNING id, error",
                 (automation,),
             )
             runs = sorted((row["id"], row["error"]) for row in await cursor.fetchall())

@@ -491,7 +491,7 @@ async def replay(conn: Conn, run_ids: Sequence[int], *, stalled_after_s: float =
     query = sql.SQL(
         """
         UPDATE zaps_run r SET status = 'queued', attempts = 0, error = NULL, filter_reason = NULL,
-                              finished_at = NULL, next_attempt_at = NULL, recoveries = 0
+                              finished_at = NULL, next_attempt_at = NULL, recoveries = 0, alert_pending = NULL
         WHERE id = ANY (%s) AND (status = ANY (%s) OR (status = ANY (%s) AND NOT {live}))
         RETURNING id
         """
