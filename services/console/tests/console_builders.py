@@ -111,13 +111,19 @@ def csrf_of(html: str) -> str:
     return match.group(1)
 
 
-async def sign_in(client: httpx.AsyncClient, *, username: str = "admin", password: str = PASSWORD) -> httpx.Response:
+async def sign_in(
+    client: httpx.AsyncClient,
+    *,
+    username: str = "admin",
+    password: str = PASSWORD,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
     """Open the sign-in page (its cookie and token), then post the form; returns the answer to the POST."""
     page = await client.get(f"{PREFIX}/login", headers=HTML)
     return await client.post(
         f"{PREFIX}/login",
         data={"username": username, "password": password, "csrf_token": csrf_of(page.text), "next": ""},
-        headers=HTML,
+        headers={**HTML, **(headers or {})},
     )
 
 

@@ -1,18 +1,22 @@
 """Sign-in, the session cookie, CSRF and the sign-in throttle, against the app in-process (real PostgreSQL, and
 the real Redis when one answers)."""
 
+import asyncio
 import re
+import secrets
 import time
+from collections import Counter
 from urllib.parse import quote
 
 import httpx
 import pytest
-from console_builders import HTML, PASSWORD, PASSWORD_HASH, PREFIX, csrf_of, page_token, sign_in
+from console_builders import HTML, PASSWORD, PASSWORD_HASH, PREFIX, connect, csrf_of, page_token, sign_in
 from pydantic import SecretStr
 from zaps.settings import Environment
 from zaps.testing.apps import running
 from zaps_console.service import service
 from zaps_console.sessions import SESSION_COOKIE, SessionSigner
+from zaps_console.throttle import LoginThrottle
 
 
 def client_from(app, ip: str) -> httpx.AsyncClient:
@@ -59,7 +63,15 @@ async def test_nothing_else_answers_without_a_session(console_settings, path):
 
 
 @pytest.mark.parametrize(
-    "path", ["/logout", "/automations/x.y/pause", "/automations/x.y/resume", "/runs/1/replay", "/runs/replay"]
+    "path",
+    [
+        "/logout",
+        "/logout/everywhere",
+        "/automations/x.y/pause",
+        "/automations/x.y/resume",
+        "/runs/1/replay",
+        "/runs/replay",
+    ],
 )
 async def test_no_form_is_taken_without_a_session(console_settings, path):
     async with running(service.create_app(console_settings())) as client:
@@ -196,13 +208,14 @@ async def test_signing_out_ends_the_session(console_settings):
     assert after.status_code == 303
 
 
-async def test_an_expired_or_tampered_session_cookie_is_refused(console_settings):
+async def test_an_expired_or_tampered_session_cookie_is_refused(console_settings, database_url):
     settings = console_settings(console_session_ttl_s=60)
     signer = SessionSigner(
         secret=settings.console_session_secret.get_secret_value(), password_hash=PASSWORD_HASH, ttl_s=60
     )
     expired, _ = signer.issue("admin", now=time.time() - 120)
-    valid, _ = signer.issue("admin")
+    valid, session = signer.issue("admin")
+    record_session(database_url, session)
     body, mac = valid.split(".")
     tampered = body[:-2] + ("A" if body[-2] != "A" else "B") + body[-1] + "." + mac
     async with running(service.create_app(settings)) as client:
@@ -212,6 +225,65 @@ async def test_an_expired_or_tampered_session_cookie_is_refused(console_settings
             answers.append((await client.get(f"{PREFIX}/api/runs/1")).status_code)
             client.cookies.clear()
     assert answers == [401, 401, 404]  # the valid one gets in (and finds no run 1)
+
+
+def record_session(database_url, session) -> None:
+    """The server-side record a sign-in writes."""
+    with connect(database_url) as conn:
+        conn.execute(
+            "INSERT INTO zaps_console_session (id, username, expires_at) VALUES (%s, %s, to_timestamp(%s))",
+            (session.record_id, session.username, session.expires_at),
+        )
+
+
+async def test_a_signed_cookie_without_its_server_side_record_is_refused(console_settings):
+    settings = console_settings()
+    signer = SessionSigner(
+        secret=settings.console_session_secret.get_secret_value(), password_hash=PASSWORD_HASH, ttl_s=3600
+    )
+    forged_but_signed, _ = signer.issue("admin")  # as if the secret leaked: still no session on the server
+    async with running(service.create_app(settings)) as client:
+        client.cookies.set(SESSION_COOKIE, forged_but_signed, path="/console")
+        answer = await client.get(f"{PREFIX}/api/runs/1")
+    assert answer.status_code == 401
+
+
+async def test_after_signing_out_the_old_cookie_is_refused_by_the_server(console_settings, database_url):
+    from console_builders import add_automation, add_run
+
+    add_automation(database_url, "shop.orders")
+    run_id = add_run(database_url, "shop.orders", "dead")
+    async with running(service.create_app(console_settings())) as client:
+        await sign_in(client)
+        cookie = client.cookies[SESSION_COOKIE]
+        token = await page_token(client)
+        out = await client.post(f"{PREFIX}/logout", data={"csrf_token": token})
+        client.cookies.clear()
+        client.cookies.set(SESSION_COOKIE, cookie, path="/console")  # a copy kept by whoever saw the cookie
+        page = await client.get(f"{PREFIX}/api/runs/{run_id}")
+        replay = await client.post(f"{PREFIX}/runs/{run_id}/replay", data={"csrf_token": token})
+    assert out.status_code == 303
+    assert page.status_code == 401
+    assert replay.status_code == 401
+    with connect(database_url) as conn:
+        assert conn.execute("SELECT status FROM zaps_run WHERE id = %s", (run_id,)).fetchone() == {"status": "dead"}
+
+
+async def test_signing_out_everywhere_ends_every_session_of_the_admin(console_settings):
+    app = service.create_app(console_settings())
+    async with running(app), client_from(app, "203.0.113.1") as laptop, client_from(app, "203.0.113.2") as phone:
+        await sign_in(laptop)
+        await sign_in(phone)
+        before = (await phone.get(f"{PREFIX}/api/runs/1")).status_code
+        token = await page_token(laptop)
+        out = await laptop.post(f"{PREFIX}/logout/everywhere", data={"csrf_token": token})
+        phone_after = (await phone.get(f"{PREFIX}/api/runs/1")).status_code
+        laptop_after = (await laptop.get(f"{PREFIX}/api/runs/1")).status_code
+        again = await sign_in(phone)
+    assert before == 404  # signed in (no run 1)
+    assert out.status_code == 303 and out.headers["location"] == f"{PREFIX}/login"
+    assert (phone_after, laptop_after) == (401, 401)
+    assert again.status_code == 303  # signing in again works
 
 
 async def test_a_new_password_hash_signs_every_session_out(console_settings):
@@ -229,32 +301,75 @@ async def test_a_new_password_hash_signs_every_session_out(console_settings):
     assert answer.status_code == 401
 
 
-async def test_sign_in_attempts_are_limited_per_ip_even_with_the_right_password(console_settings):
+async def test_after_the_free_attempts_the_right_password_waits_too(console_settings):
     app = service.create_app(console_settings(console_login_attempts=3))
-    async with running(app):
-        async with client_from(app, "203.0.113.7") as client:
-            wrong = [(await sign_in(client, password=f"guess {n}")).status_code for n in range(3)]
-            blocked = await sign_in(client)
-        async with client_from(app, "198.51.100.20") as elsewhere:
-            other_ip = await sign_in(elsewhere)
+    async with running(app), client_from(app, "203.0.113.7") as client:
+        wrong = [(await sign_in(client, password=f"guess {n}")).status_code for n in range(3)]
+        blocked = await sign_in(client)
+        await asyncio.sleep(int(blocked.headers["retry-after"]) + 0.1)
+        after_the_wait = await sign_in(client)
     assert wrong == [401, 401, 401]
     assert blocked.status_code == 429
-    assert 0 < int(blocked.headers["retry-after"]) <= 15 * 60
+    assert blocked.headers["retry-after"] == "1"  # the first wait; it doubles with each further failure
     assert "Too many sign-in attempts" in blocked.text
-    assert other_ip.status_code == 303  # another IP, and the username's counter is still under the limit
+    assert after_the_wait.status_code == 303  # a delay, not a lockout
 
 
-async def test_sign_in_attempts_are_limited_per_username_across_ips(console_settings):
-    app = service.create_app(console_settings(console_login_attempts=3, console_login_attempts_per_user=3))
+async def test_the_wait_doubles_with_each_failure_and_a_refused_try_does_not_add_to_it(redis_url):
+    from zaps import cache
+
+    client = cache.create_redis(redis_url)
+    throttle = LoginThrottle(client, free=1, max_delay_s=60, window_s=60, prefix=f"test:{secrets.token_hex(8)}")
+    try:
+        first = await throttle.attempt(pair_key="k")
+        refused = [await throttle.attempt(pair_key="k") for _ in range(3)]
+        await asyncio.sleep(1.1)
+        second = await throttle.attempt(pair_key="k")
+        refused_again = await throttle.attempt(pair_key="k")
+    finally:
+        await client.aclose()
+    assert first.allowed
+    assert [v.retry_after_s for v in refused] == [1, 1, 1] and not any(v.allowed for v in refused)
+    assert second.allowed
+    assert (refused_again.allowed, refused_again.retry_after_s) == (False, 2)
+
+
+async def test_someone_else_s_failures_never_slow_the_owner_at_his_own_address(console_settings):
+    app = service.create_app(console_settings(console_login_attempts=3))
     async with running(app):
-        answers = []
-        for n in range(4):
-            async with client_from(app, f"192.0.2.{n + 1}") as client:
-                answers.append((await sign_in(client, password="guess")).status_code)
-        async with client_from(app, "192.0.2.99") as client:
-            right_password = await sign_in(client)
+        async with client_from(app, "198.51.100.66") as stranger:
+            answers = Counter([(await sign_in(stranger, password=f"guess {n}")).status_code for n in range(25)])
+        async with client_from(app, "192.0.2.10") as owner:
+            right_password = await sign_in(owner)
+    assert answers[429] >= 20  # the stranger is slowed down…
+    assert right_password.status_code == 303  # …the owner at his own address is not
+
+
+async def test_guessing_usernames_from_one_address_is_slowed_like_guessing_passwords(console_settings):
+    app = service.create_app(console_settings(console_login_attempts=3))
+    async with running(app), client_from(app, "198.51.100.67") as client:
+        answers = [(await sign_in(client, username=f"user{n}", password="guess")).status_code for n in range(4)]
+        admin = await sign_in(client)  # the admin's own name is its own bucket
     assert answers == [401, 401, 401, 429]
-    assert right_password.status_code == 429
+    assert admin.status_code == 303
+
+
+async def test_x_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(console_settings):
+    untrusted = service.create_app(console_settings(console_login_attempts=2))
+    async with running(untrusted), client_from(untrusted, "198.51.100.70") as client:
+        answers = []
+        for n in range(3):  # a new forged address each time cannot escape the throttle
+            spoofed = {"x-forwarded-for": f"192.0.2.{n + 1}"}
+            answers.append((await sign_in(client, password="guess", headers=spoofed)).status_code)
+    assert answers == [401, 401, 429]
+
+    proxied = service.create_app(console_settings(console_login_attempts=2, trusted_proxies="10.0.0.0/8"))
+    async with running(proxied), client_from(proxied, "10.0.0.2") as traefik:
+        stranger = {"x-forwarded-for": "198.51.100.71"}
+        strangers = [(await sign_in(traefik, password="guess", headers=stranger)).status_code for _ in range(3)]
+        owner = await sign_in(traefik, headers={"x-forwarded-for": "192.0.2.200"})
+    assert strangers == [401, 401, 429]
+    assert owner.status_code == 303  # the proxy's word on the client's address is taken, and it is another one
 
 
 async def test_the_throttle_is_shared_by_replicas(console_settings, redis_url):

@@ -25,6 +25,7 @@ from psycopg import DataError, OperationalError
 from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from zaps import cache, health
 from zaps.actions import Actions
@@ -281,4 +282,8 @@ def create_app(settings: ZapsSettings, *, service: Service, actions: Actions | N
     for router in service.routers:
         app.include_router(router)
     app.add_middleware(RequestContextMiddleware, service_name=settings.service_name, path_prefix=settings.path_prefix)
+    if settings.trusted_proxy_networks:
+        # Outermost, so the request context, the logs and the console's sign-in throttle see the client's address
+        # as the trusted proxy reported it. From any other peer X-Forwarded-For is ignored: anyone can write it.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_networks)
     return app

@@ -32,7 +32,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     service = load_service_object(args.service) if ":" in args.service else get_service(args.service)
     app = service.create_app()
     settle_memory()
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, proxy_headers=True, forwarded_allow_ips="*")
+    # Forwarded headers are read by the app itself, from TRUSTED_PROXIES only (zaps.app), never from any peer.
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, proxy_headers=False)
     return 0
 
 
@@ -76,7 +77,7 @@ def _cmd_dev(args: argparse.Namespace) -> int:
             print(f"  {root}{prefix}{path}", flush=True)
     print("Ctrl-C stops everything.\n", flush=True)
     settle_memory()
-    uvicorn.run(Gateway(apps), host=args.host, port=args.port, log_config=None, lifespan="on")
+    uvicorn.run(Gateway(apps), host=args.host, port=args.port, log_config=None, lifespan="on", proxy_headers=False)
     # A Ctrl-C often reaches the whole process group twice; the second must not interrupt the embedded
     # PostgreSQL's clean stop (an atexit hook) with a traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 DictConnection = psycopg.AsyncConnection[dict[str, Any]]
+T = TypeVar("T")
+logger = logging.getLogger(__name__)
+
+# Pauses between tries of a short transaction that met a transient error: about 3.5 s in all, longer than a lock
+# held by a typical transaction and than a pool's reconnect after a killed connection, short enough for a job.
+TRANSIENT_PAUSES_S = (0.1, 0.3, 0.8, 2.0)
+
+
+def is_transient(error: BaseException) -> bool:
+    """An error another try of the same transaction can get past: a lock or statement timeout, a deadlock or
+    serialization failure, a connection killed or refused, no pooled connection free in time (all of these are
+    psycopg's OperationalError), or a connection found closed (InterfaceError)."""
+    return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
 
 
 async def _autocommit(conn: psycopg.AsyncConnection[Any]) -> None:
@@ -78,3 +93,26 @@ class Database:
                 continue
             return (time.perf_counter() - started) * 1000
         raise AssertionError("unreachable")
+
+
+async def in_transaction_with_retries(
+    database: Database, work: Callable[[DictConnection], Awaitable[T]], *, what: str
+) -> T:
+    """Run `work(conn)` in a transaction, again from the start after a transient error (up to five tries).
+
+    Each try takes a fresh pooled connection, so a killed one is dropped, not reused. A transaction whose COMMIT
+    was lost with its connection may have committed: `work` must be safe to do twice.
+    """
+    for pause in (*TRANSIENT_PAUSES_S, None):
+        try:
+            async with database.transaction() as conn:
+                return await work(conn)
+        except Exception as error:
+            if pause is None or not is_transient(error):
+                raise
+            logger.warning(
+                "transient database error; trying again",
+                extra={"operation": what, "error": f"{type(error).__name__}: {error}"[:500], "retry_in_s": pause},
+            )
+            await asyncio.sleep(pause)
+    raise AssertionError("unreachable")  # the last pass returns or raises

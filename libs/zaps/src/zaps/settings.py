@@ -6,6 +6,7 @@ line per bad variable, so a mistake in `.env` stops start-up with a message, not
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 from enum import StrEnum
 from typing import Any, Self, TypeVar
@@ -43,6 +44,10 @@ class ZapsSettings(BaseSettings):
     db_pool_min_size: int = Field(default=1, ge=0)
     db_pool_max_size: int = Field(default=10, ge=1)
     data_dir: str = Field(default=".zaps", description="Where development state (embedded PostgreSQL) lives")
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated networks (CIDR) whose X-Forwarded-For/-Proto are believed; empty: nobody's",
+    )
 
     # Actions: where side effects go.
     slack_webhook_url: SecretStr | None = None
@@ -60,13 +65,25 @@ class ZapsSettings(BaseSettings):
     alert_email_to: str | None = None
     alert_webhook_url: str | None = None
     alert_window_s: int = Field(default=3600, ge=60, description="At most one alert per automation per window")
+    alert_gather_s: float = Field(
+        default=60, ge=0, description="A dead run waits this long for others to share its alert"
+    )
+    alert_retry_first_s: float = Field(
+        default=30, gt=0, description="First pause before an undelivered alert is sent again (then doubling)"
+    )
+    alert_max_attempts: int = Field(default=10, ge=1, description="Tries to deliver an alert before giving up")
+    console_url: str = Field(
+        default="http://localhost:8000/console", description="The console's public address, for links in alerts"
+    )
 
     # The engine's clocks.
     tick_interval_s: float = Field(default=0.5, gt=0, le=10, description="How often schedules and polls are checked")
     housekeeping_interval_s: float = Field(default=30, gt=0)
     worker_heartbeat_s: float = Field(default=10, gt=0)
     stalled_after_s: float = Field(default=30, gt=0, description="A worker silent this long is dead; its jobs rerun")
-    max_job_recoveries: int = Field(default=5, ge=1, description="A job that kills its worker this often is parked")
+    max_job_recoveries: int = Field(
+        default=5, ge=1, description="A run whose job dies or fails unfinished this often is dead, not rerun"
+    )
     run_retention_days: int = Field(default=30, ge=1, description="Succeeded and filtered runs are kept this long")
     dead_retention_days: int = Field(default=90, ge=1, description="Dead runs are kept this long")
 
@@ -77,6 +94,21 @@ class ZapsSettings(BaseSettings):
         if value and not value.startswith("/"):
             raise ValueError("must start with '/', e.g. /api/test")
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        networks = [part.strip() for part in value.split(",") if part.strip()]
+        for network in networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ValueError(f"not an IP network: {network!r} (e.g. 172.30.0.0/24)") from None
+        return ",".join(networks)
+
+    @property
+    def trusted_proxy_networks(self) -> list[str]:
+        return [part for part in self.trusted_proxies.split(",") if part]
 
     @field_validator("log_level")
     @classmethod

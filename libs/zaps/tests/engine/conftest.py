@@ -27,6 +27,8 @@ def engine_settings(make_settings, sink):
             "webhook_signing_secret": "outbound-signing-secret",
             "tick_interval_s": 0.1,
             "housekeeping_interval_s": 0.5,
+            "alert_gather_s": 0.2,
+            "alert_retry_first_s": 0.2,
         }
         values.update(overrides)
         return make_settings(EngineSettings, **values)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import redis.asyncio as redis
@@ -89,7 +89,9 @@ def _credentials_match(console: Console, username: str, password: str) -> bool:
 
 
 @pages.post("/login")
-async def login(request: Request, console: ConsoleDep, redis_client: RedisDep, form: FormDep) -> Response:
+async def login(
+    request: Request, console: ConsoleDep, runtime: RuntimeDep, redis_client: RedisDep, form: FormDep
+) -> Response:
     username = form.get("username", "")[:200]
     password = form.get("password", "")[:1024]
     next_path = safe_next(request, form.get("next"))
@@ -105,31 +107,37 @@ async def login(request: Request, console: ConsoleDep, redis_client: RedisDep, f
     settings = console.settings
     throttle = LoginThrottle(
         redis_client,
-        per_ip=settings.console_login_attempts,
-        per_user=settings.console_login_attempts_per_user,
+        free=settings.console_login_attempts,
+        max_delay_s=settings.console_login_max_delay_s,
         window_s=settings.console_login_window_s,
     )
     client_ip = request.client.host if request.client else "unknown"
-    keys = {
-        "ip_key": console.signer.throttle_key("ip", client_ip),
-        "user_key": console.signer.throttle_key("user", username),
-    }
+    pair_key = console.signer.throttle_key("pair", f"{_name_bucket(console, username)}\x00{client_ip}")
     try:
-        verdict = await throttle.attempt(**keys)
+        verdict = await throttle.attempt(pair_key=pair_key)
     except redis.RedisError:
         logger.warning("sign-in refused: Redis does not answer")
         return again("Sign-in is unavailable for a moment (Redis does not answer). Try again shortly.", 503)
     if not verdict.allowed:
         logger.warning("sign-in throttled", extra={"retry_after_s": verdict.retry_after_s})
-        minutes = max(1, round(verdict.retry_after_s / 60))
-        response = again(f"Too many sign-in attempts. Try again in {minutes} min.", 429)
+        wait = (
+            f"{verdict.retry_after_s} s" if verdict.retry_after_s < 120 else f"{round(verdict.retry_after_s / 60)} min"
+        )
+        response = again(f"Too many sign-in attempts. Try again in {wait}.", 429)
         response.headers["retry-after"] = str(verdict.retry_after_s)
         return response
     if not await asyncio.to_thread(_credentials_match, console, username, password):
         logger.warning("sign-in failed: wrong username or password")
         return again("Wrong username or password.", 401)
-    await throttle.succeeded(**keys)
-    cookie, _ = console.signer.issue(settings.console_admin_username)
+    await throttle.succeeded(pair_key=pair_key)
+    cookie, session = console.signer.issue(settings.console_admin_username)
+    async with runtime.database.connection() as conn:
+        await repository.open_session(
+            conn,
+            record_id=session.record_id,
+            username=session.username,
+            expires_at=datetime.fromtimestamp(session.expires_at, UTC),
+        )
     response = RedirectResponse(next_path, status_code=303)
     console.set_cookie(response, request, SESSION_COOKIE, cookie, max_age=settings.console_session_ttl_s)
     console.delete_cookie(response, request, LOGIN_COOKIE)
@@ -137,16 +145,33 @@ async def login(request: Request, console: ConsoleDep, redis_client: RedisDep, f
     return response
 
 
+def _name_bucket(console: Console, username: str) -> str:
+    """The admin's name counts on its own; every other name shares one bucket per address (throttle.py)."""
+    expected = console.settings.console_admin_username.strip().lower()
+    return "admin" if hmac.compare_digest(username.strip().lower().encode(), expected.encode()) else "\x00other"
+
+
 @pages.post("/logout")
-async def logout(request: Request, console: ConsoleDep, session: SessionDep) -> Response:
+async def logout(request: Request, console: ConsoleDep, runtime: RuntimeDep, session: SessionDep) -> Response:
+    """Sign this browser out: its session record is deleted, so the cookie is refused even if a copy survives."""
+    async with runtime.database.connection() as conn:
+        await repository.end_session(conn, session.record_id)
     response = redirect(request, "/login")
     console.delete_cookie(response, request, SESSION_COOKIE)
     return response
 
 
-@pages.get("/")
-async def home(request: Request, session: SessionDep) -> Response:
-    return redirect(request, "/runs")
+@pages.post("/logout/everywhere")
+async def logout_everywhere(
+    request: Request, console: ConsoleDep, runtime: RuntimeDep, session: SessionDep
+) -> Response:
+    """Sign the admin out of every browser and device at once (a lost laptop, a shared computer)."""
+    async with runtime.database.connection() as conn:
+        ended = await repository.end_every_session(conn, session.username)
+    logger.warning("admin signed out everywhere", extra={"sessions": ended})
+    response = redirect(request, "/login")
+    console.delete_cookie(response, request, SESSION_COOKIE)
+    return response
 
 
 # --- automations -------------------------------------------------------------------------------------------------
@@ -276,7 +301,7 @@ async def replay_many(
     since, until = run_filter.window()
     async with runtime.database.transaction() as conn:
         ids = await repository.dead_run_ids(conn, automation=run_filter.automation_or_none, since=since, until=until)
-        replayed = await engine.replay(conn, ids)
+        replayed = await engine.replay(conn, ids, stalled_after_s=runtime.settings.stalled_after_s)
     logger.info("dead runs replayed", extra={"runs": len(replayed.queued), "automation": run_filter.automation})
     return redirect(request, "/runs" + run_filter.link(status="", replayed=str(len(replayed.queued))))
 
@@ -310,7 +335,7 @@ async def show_run(
 @pages.post("/runs/{run_id:int}/replay")
 async def replay_one(request: Request, runtime: RuntimeDep, session: SessionDep, run_id: int) -> Response:
     async with runtime.database.transaction() as conn:
-        replayed = await engine.replay(conn, [run_id])
+        replayed = await engine.replay(conn, [run_id], stalled_after_s=runtime.settings.stalled_after_s)
     if run_id in replayed.refused and replayed.refused[run_id] == "no such run":
         raise NotFound(f"run {run_id} does not exist")
     logger.info("run replayed" if replayed.queued else "run not replayed", extra={"run": run_id})

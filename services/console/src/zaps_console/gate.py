@@ -1,10 +1,10 @@
 """May this request reach the console? The one gate every request passes, whatever route it is for.
 
-Deny by default: without a valid session only the sign-in page, its stylesheet and the health routes answer. A
-browser asking for a page is sent to the sign-in page (and back afterwards); anything else gets 401 JSON. Every
-POST (and any other unsafe method) must carry the CSRF token of its session, or of the sign-in form, in the form
-field `csrf_token` or the `X-CSRF-Token` header; without it, 403. Routes added later are covered without a line
-of their own, and so are FastAPI's /docs and /openapi.json.
+Deny by default: without a valid session (a signed cookie whose server-side record is still open) only the sign-in
+page, its stylesheet and the health routes answer. A browser asking for a page is sent to the sign-in page (and back
+afterwards); anything else gets 401 JSON. Every POST (and any other unsafe method) must carry the CSRF token of its
+session, or of the sign-in form, in the form field `csrf_token` or the `X-CSRF-Token` header; without it, 403.
+Routes added later are covered without a line of their own, and so are FastAPI's /docs and /openapi.json.
 
 The zaps admin JSON API (/admin/…) keeps its own guard, the ADMIN_TOKEN bearer token: it is not a browser
 surface, so neither the session nor CSRF applies to it.
@@ -17,15 +17,18 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
+import psycopg
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from zaps.logging import request_id_var
 
-from zaps_console.sessions import CSRF_FIELD, CSRF_HEADER, LOGIN_COOKIE, SESSION_COOKIE
+from zaps_console import repository
+from zaps_console.sessions import CSRF_FIELD, CSRF_HEADER, LOGIN_COOKIE, SESSION_COOKIE, Session
 from zaps_console.web import FORM_KEY, SESSION_KEY, Console
 
 PUBLIC_PATHS = frozenset({"/login", "/health", "/health/ready", "/static/console.css"})
+SESSIONLESS_PATHS = PUBLIC_PATHS - {"/login"}  # answered alike with or without a session: no database look-up
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_FORM_BYTES = 64 * 1024  # the console's forms are a handful of short fields
 
@@ -75,6 +78,13 @@ class SessionGate:
         send = self._with_security_headers(send, cache=path.startswith("/static/"))
         request = Request(scope)
         session = self.console.signer.read(request.cookies.get(SESSION_COOKIE))
+        if session is not None and path not in SESSIONLESS_PATHS:
+            try:
+                open_ = await self._is_open(scope, session)
+            except psycopg.Error:
+                await _error("unavailable", "the console's database does not answer", 503)(scope, receive, send)
+                return
+            session = session if open_ else None  # signed out (here or everywhere): the cookie no longer counts
         scope[SESSION_KEY] = session
         if session is None and path not in PUBLIC_PATHS:
             await self._refuse_anonymous(request)(scope, receive, send)
@@ -96,6 +106,12 @@ class SessionGate:
             scope[FORM_KEY] = form
             receive = self._replay(body, receive)
         await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _is_open(scope: Scope, session: Session) -> bool:
+        database = scope["app"].state.runtime.database
+        async with database.connection() as conn:
+            return await repository.session_is_open(conn, session.record_id)
 
     def _refuse_anonymous(self, request: Request) -> Response:
         if wants_html(request):

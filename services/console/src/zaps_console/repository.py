@@ -88,3 +88,29 @@ async def run_status(conn: Conn, run_id: int) -> dict[str, Any] | None:
     )
     row = await cursor.fetchone()
     return dict(row) if row else None
+
+
+# --- sessions ----------------------------------------------------------------------------------------------------
+
+
+async def open_session(conn: Conn, *, record_id: str, username: str, expires_at: datetime) -> None:
+    """Record a new session (and forget the expired ones: a handful of rows, one admin)."""
+    await conn.execute("DELETE FROM zaps_console_session WHERE expires_at <= now()")
+    await conn.execute(
+        "INSERT INTO zaps_console_session (id, username, expires_at) VALUES (%s, %s, %s)",
+        (record_id, username, expires_at),
+    )
+
+
+async def session_is_open(conn: Conn, record_id: str) -> bool:
+    cursor = await conn.execute("SELECT 1 FROM zaps_console_session WHERE id = %s AND expires_at > now()", (record_id,))
+    return await cursor.fetchone() is not None
+
+
+async def end_session(conn: Conn, record_id: str) -> None:
+    await conn.execute("DELETE FROM zaps_console_session WHERE id = %s", (record_id,))
+
+
+async def end_every_session(conn: Conn, username: str) -> int:
+    cursor = await conn.execute("DELETE FROM zaps_console_session WHERE username = %s", (username,))
+    return cursor.rowcount

@@ -2,7 +2,9 @@
 
 A session cookie is `base64(json).base64(hmac)`: the admin's name, a random session id and the expiry, signed with
 a key derived from CONSOLE_SESSION_SECRET *and* the admin's password hash, so a new password (or a new secret)
-signs every open session out. Nothing is stored on the server.
+signs every open session out. The server also keeps a record of each open session (zaps_console_session, by the
+SHA-256 of its id): signing out deletes it, "sign out everywhere" deletes all of the admin's, and a cookie whose
+record is gone is refused however valid its signature.
 
 A form's CSRF token is an HMAC of the session id: a page from another site cannot read it, and it changes with
 every sign-in. The sign-in form, which has no session yet, pairs a random nonce in its own cookie with the HMAC of
@@ -31,6 +33,11 @@ class Session:
     username: str
     session_id: str
     expires_at: float
+
+    @property
+    def record_id(self) -> str:
+        """What the server stores: a stolen copy of the table cannot be turned back into a cookie."""
+        return hashlib.sha256(self.session_id.encode()).hexdigest()
 
 
 def _b64(data: bytes) -> str:

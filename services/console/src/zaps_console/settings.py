@@ -21,13 +21,17 @@ class ConsoleSettings(ZapsSettings):
         default=SecretStr("changeme"), description="Signs the session cookie and the CSRF tokens (32+ characters)"
     )
     console_session_ttl_s: int = Field(default=8 * 3600, ge=60, le=30 * 86400, description="A session lasts this long")
-    console_login_attempts: int = Field(default=5, ge=1, description="Sign-in attempts per window from one IP")
-    # Higher than the per-IP limit: a guesser spread over many IPs is still stopped, while one noisy IP cannot lock
-    # the owner out of his own console from his own address.
-    console_login_attempts_per_user: int = Field(
-        default=20, ge=1, description="Sign-in attempts per window for one username, from every IP together"
+    # Counted per (username, address): a stranger's wrong guesses never slow the owner at his own address down
+    # (throttle.py says why that is enough).
+    console_login_attempts: int = Field(
+        default=5, ge=1, description="Free sign-in attempts per username and address before each try must wait"
     )
-    console_login_window_s: int = Field(default=15 * 60, ge=1, description="The sign-in window, in seconds")
+    console_login_max_delay_s: int = Field(
+        default=15 * 60, ge=1, description="The wait between tries doubles from 1 s up to this; never a lockout"
+    )
+    console_login_window_s: int = Field(
+        default=24 * 3600, ge=1, description="A username and address's count is forgotten after this long unused"
+    )
     console_grafana_url: str = Field(default="http://localhost:3000", description="Run pages link to its Explore")
     console_page_size: int = Field(default=50, ge=1, le=500, description="Runs per page")
 

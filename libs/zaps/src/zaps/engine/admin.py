@@ -146,7 +146,7 @@ async def replay_runs(runtime: RuntimeDep, request: ReplayRequest) -> dict[str, 
             ids = await repository.select_replayable(
                 conn, automation=request.automation, status=request.status, since=parse_since(request.since)
             )
-        replayed = await repository.replay(conn, ids)
+        replayed = await repository.replay(conn, ids, stalled_after_s=runtime.settings.stalled_after_s)
     for queue in replayed.queues:
         runtime.wakeup.request(queue)
     return {"queued": replayed.queued, "refused": {str(k): v for k, v in replayed.refused.items()}}

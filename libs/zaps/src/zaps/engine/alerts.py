@@ -1,25 +1,66 @@
-"""Alerts: a dead run, or a trigger silent longer than it may be, goes to every configured channel (Slack, email,
-webhook), at most once per automation, kind and window."""
+"""Alerts: dead runs, and triggers silent for longer than they may be, go to every configured channel (Slack,
+email, webhook), at most once per automation, kind and window, and are retried until they arrive.
+
+A run that dies is marked `alert_pending`. Housekeeping gathers them: once the oldest has waited `alert_gather_s`
+(so a burst of failures lands in one alert) and the automation has had no dead-run alert in this window, one alert
+lists them all: how many, their ids, and console links. A run that dies after its window's alert waits for the
+next window's. So a dead run is alerted at most `alert_gather_s + housekeeping_interval_s` after it died, or at the
+start of the next window.
+
+`zaps_alert` is the outbox: the row is written before anything is sent. A channel that fails is tried again by
+housekeeping after `alert_retry_first_s`, then twice as long each time (at most an hour), with the same idempotency
+key, until `alert_max_attempts` tries; then the log says the alert could not be delivered at all.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlencode
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
 
 logger = logging.getLogger(__name__)
 
+MAX_RETRY_PAUSE_S = 3600
+LEASE_S = 300  # a delivery in progress; if its process dies, housekeeping takes the alert up after this
+MAX_LISTED_IDS = 50  # in the text; the webhook payload has up to MAX_PAYLOAD_IDS
+MAX_PAYLOAD_IDS = 1000
+MAX_LINKS = 10
+
 _CLAIM = """
-INSERT INTO zaps_alert (automation, kind, window_start, detail)
-VALUES (%(automation)s, %(kind)s,
-        to_timestamp(floor(extract(epoch FROM now()) / %(window)s) * %(window)s), %(detail)s)
+INSERT INTO zaps_alert (automation, kind, window_start, next_attempt_at)
+VALUES (%(automation)s, %(kind)s, to_timestamp(floor(extract(epoch FROM now()) / %(window)s) * %(window)s),
+        now() + make_interval(secs => %(lease)s))
 ON CONFLICT DO NOTHING
-RETURNING window_start
+RETURNING automation, kind, window_start
+"""
+_FILL = """
+UPDATE zaps_alert SET detail = %(text)s, payload = %(payload)s, run_ids = %(run_ids)s
+WHERE automation = %(automation)s AND kind = %(kind)s AND window_start = %(window_start)s
+RETURNING automation, kind, window_start, detail, payload, channels_done, attempts
 """
 
 
-async def dead_run(runtime: Any, *, automation: str, run_id: int, error: str) -> bool:
-    text = f"Zaps: run {run_id} of {automation} is dead after its last attempt. {error}"
-    return await send(runtime, automation=automation, kind="dead_run", text=text, detail={"run_id": run_id})
+def _names(runtime: Any) -> list[str]:
+    """What this service alerts about: its automations, and its pollers (a silent poller alerts on its source)."""
+    service = runtime.service
+    return [*service.automations, *(poller.source for poller in service.pollers.values())]
+
+
+async def send(runtime: Any, *, automation: str, kind: str, text: str, detail: dict[str, Any]) -> bool:
+    """Record and send an alert unless this window already had one; returns whether it was new. Delivery failures
+    are retried later by housekeeping and never raised: an alert must not break what caused it."""
+    async with runtime.database.transaction() as conn:
+        claimed = await _claim(conn, runtime, automation=automation, kind=kind)
+        if claimed is None:
+            return False
+        alert = await _fill(conn, claimed, text=text, payload=detail, run_ids=None)
+    await deliver(runtime, alert)
+    return True
 
 
 async def silent_trigger(runtime: Any, *, automation: str, silent_for_s: float, limit_s: float) -> bool:
@@ -30,48 +71,201 @@ async def silent_trigger(runtime: Any, *, automation: str, silent_for_s: float, 
     return await send(runtime, automation=automation, kind="silent_trigger", text=text, detail={})
 
 
-async def send(runtime: Any, *, automation: str, kind: str, text: str, detail: dict[str, Any]) -> bool:
-    """Send unless this window already had one; returns whether it was sent. Delivery failures are recorded and
-    logged, never raised: an alert must not break the run that caused it."""
+async def send_dead_run_alerts(runtime: Any) -> int:
+    """One alert per automation whose dead runs have waited `alert_gather_s`, listing every one; returns how many
+    alerts went out."""
     settings = runtime.settings
     async with runtime.database.connection() as conn:
         cursor = await conn.execute(
-            _CLAIM, {"automation": automation, "kind": kind, "window": settings.alert_window_s, "detail": text}
+            """
+            SELECT automation FROM zaps_run WHERE alert_pending AND status = 'dead' AND automation = ANY (%s)
+            GROUP BY automation HAVING min(finished_at) <= now() - make_interval(secs => %s)
+            """,
+            (_names(runtime), settings.alert_gather_s),
         )
-        claimed = await cursor.fetchone()
-    if claimed is None:
-        return False
-    key = f"alert/{automation}/{kind}/{int(claimed['window_start'].timestamp())}"
-    failures = []
-    actions = runtime.actions
-    channels: list[tuple[str, Any]] = []
-    if settings.alert_slack_webhook_url:
-        url = settings.alert_slack_webhook_url.get_secret_value()
-        channels.append(("slack", actions.slack.send(text=text, idempotency_key=key, webhook_url=url)))
-    if settings.alert_email_to:
-        to = [address.strip() for address in settings.alert_email_to.split(",") if address.strip()]
-        channels.append(("email", actions.email.send(to=to, subject=text[:120], body=text, idempotency_key=key)))
-    if settings.alert_webhook_url:
-        payload = {"automation": automation, "kind": kind, "text": text, **detail}
-        channels.append(
-            ("webhook", actions.webhook.send(url=settings.alert_webhook_url, payload=payload, idempotency_key=key))
+        automations = [row["automation"] for row in await cursor.fetchall()]
+    sent = 0
+    for automation in automations:
+        alert = None
+        async with runtime.database.connection() as conn, conn.transaction() as transaction:
+            claimed = await _claim(conn, runtime, automation=automation, kind="dead_run")
+            if claimed is None:
+                continue  # this window had its alert: these runs are listed in the next window's
+            cursor = await conn.execute(
+                "UPDATE zaps_run SET alert_pending = NULL WHERE automation = %s AND alert_pending AND status = 'dead' "
+                "RETURNING id, error",
+                (automation,),
+            )
+            runs = sorted((row["id"], row["error"]) for row in await cursor.fetchall())
+            if not runs:
+                raise psycopg.Rollback(transaction)  # another replica listed them meanwhile: no empty alert
+            text, payload = _describe_dead_runs(settings, automation, runs)
+            alert = await _fill(conn, claimed, text=text, payload=payload, run_ids=[run_id for run_id, _ in runs])
+        if alert is not None:
+            await deliver(runtime, alert)
+            sent += 1
+    return sent
+
+
+def _describe_dead_runs(settings: Any, automation: str, runs: list[tuple[int, str | None]]) -> tuple[str, Any]:
+    console = settings.console_url.rstrip("/")
+    ids = [run_id for run_id, _ in runs]
+    listed = ", ".join(str(run_id) for run_id in ids[:MAX_LISTED_IDS])
+    more = f" and {len(ids) - MAX_LISTED_IDS} more" if len(ids) > MAX_LISTED_IDS else ""
+    runs_url = f"{console}/runs?{urlencode({'automation': automation, 'status': 'dead'})}"
+    links = [f"{console}/runs/{run_id}" for run_id in ids[:MAX_LINKS]]
+    last_error = runs[-1][1] or "no error recorded"
+    noun = "run" if len(ids) == 1 else "runs"
+    lines = [
+        f"Zaps: {len(ids)} dead {noun} of {automation}: {listed}{more}.",
+        f"Latest error: {last_error[:500]}",
+        f"All of them: {runs_url}",
+        *links,
+    ]
+    payload = {
+        "count": len(ids),
+        "run_ids": ids[:MAX_PAYLOAD_IDS],
+        "runs_url": runs_url,
+        "links": links,
+        # The one-run shape of earlier alerts, kept for receivers that read it.
+        "run_id": ids[0],
+    }
+    return "\n".join(lines), payload
+
+
+async def retry_undelivered(runtime: Any) -> int:
+    """Try again each alert whose delivery failed and whose pause is over; returns how many were tried."""
+    async with runtime.database.connection() as conn:
+        cursor = await conn.execute(
+            """
+            UPDATE zaps_alert SET next_attempt_at = now() + make_interval(secs => %s)
+            WHERE (automation, kind, window_start) IN (
+                SELECT automation, kind, window_start FROM zaps_alert
+                WHERE delivered_at IS NULL AND given_up_at IS NULL AND next_attempt_at <= now()
+                  AND automation = ANY (%s)
+                ORDER BY next_attempt_at LIMIT 100 FOR UPDATE SKIP LOCKED)
+            RETURNING automation, kind, window_start, detail, payload, channels_done, attempts
+            """,
+            (LEASE_S, _names(runtime)),
         )
+        due = await cursor.fetchall()
+    for alert in due:
+        await deliver(runtime, alert)
+    return len(due)
+
+
+async def deliver(runtime: Any, alert: dict[str, Any]) -> bool:
+    """Send to every channel that has not taken this alert yet; record the outcome. Returns whether all took it."""
+    settings = runtime.settings
+    channels = _channels(runtime, alert)
+    automation, kind = alert["automation"], alert["kind"]
+    attempts = alert["attempts"] + 1
+    key = {"automation": automation, "kind": kind, "window_start": alert["window_start"]}
     if not channels:
         # Recorded in zaps_alert all the same (the console and Grafana show it); nothing to send it through.
         logger.warning("alert with no channel configured", extra={"automation": automation, "alert": kind})
+        await _record(runtime, key, "delivered_at = now(), attempts = %(attempts)s", attempts=attempts)
         return True
-    for name, delivery in channels:
+    done: list[str] = []
+    failures: list[str] = []
+    for name, sending in channels:
         try:
-            await delivery
+            await sending()
         except Exception as error:
-            failures.append(f"{name}: {type(error).__name__}: {error}")
-    if failures:
-        logger.error("alert delivery failed", extra={"automation": automation, "failures": failures})
-        async with runtime.database.connection() as conn:
-            await conn.execute(
-                "UPDATE zaps_alert SET delivery_error = %s WHERE automation = %s AND kind = %s AND window_start = %s",
-                ("; ".join(failures)[:4000], automation, kind, claimed["window_start"]),
-            )
-    else:
-        logger.warning("alert sent", extra={"automation": automation, "alert": kind, "channels": len(channels)})
-    return True
+            failures.append(f"{name}: {type(error).__name__}: {error}"[:1000])
+        else:
+            done.append(name)
+    values = {"attempts": attempts, "done": done, "error": "; ".join(failures)[:4000] or None}
+    if not failures:
+        await _record(
+            runtime,
+            key,
+            "delivered_at = now(), attempts = %(attempts)s, channels_done = channels_done || %(done)s, "
+            "delivery_error = NULL",
+            **values,
+        )
+        logger.warning("alert sent", extra={"automation": automation, "alert": kind, "attempt": attempts})
+        return True
+    if attempts >= settings.alert_max_attempts:
+        await _record(
+            runtime,
+            key,
+            "given_up_at = now(), attempts = %(attempts)s, channels_done = channels_done || %(done)s, "
+            "delivery_error = %(error)s",
+            **values,
+        )
+        logger.error(
+            "alert could not be delivered at all; giving up",
+            extra={"automation": automation, "alert": kind, "attempts": attempts, "failures": failures},
+        )
+        return False
+    pause = min(MAX_RETRY_PAUSE_S, settings.alert_retry_first_s * 2 ** (attempts - 1))
+    await _record(
+        runtime,
+        key,
+        "attempts = %(attempts)s, channels_done = channels_done || %(done)s, delivery_error = %(error)s, "
+        "next_attempt_at = now() + make_interval(secs => %(pause)s)",
+        **values,
+        pause=pause,
+    )
+    logger.error(
+        "alert delivery failed; trying again",
+        extra={"automation": automation, "alert": kind, "attempt": attempts, "retry_in_s": pause, "failures": failures},
+    )
+    return False
+
+
+def _channels(runtime: Any, alert: dict[str, Any]) -> list[tuple[str, Callable[[], Awaitable[Any]]]]:
+    """The configured channels that have not taken this alert yet, each as a call that sends it."""
+    settings, actions = runtime.settings, runtime.actions
+    text: str = alert["detail"] or ""
+    payload = alert["payload"] or {"automation": alert["automation"], "kind": alert["kind"], "text": text}
+    key = f"alert/{alert['automation']}/{alert['kind']}/{int(alert['window_start'].timestamp())}"
+    channels: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
+    if settings.alert_slack_webhook_url:
+        url = settings.alert_slack_webhook_url.get_secret_value()
+        channels.append(("slack", lambda: actions.slack.send(text=text, idempotency_key=key, webhook_url=url)))
+    if settings.alert_email_to:
+        to = [address.strip() for address in settings.alert_email_to.split(",") if address.strip()]
+        subject = text.splitlines()[0][:120] if text else "Zaps alert"
+        channels.append(("email", lambda: actions.email.send(to=to, subject=subject, body=text, idempotency_key=key)))
+    if settings.alert_webhook_url:
+        url = settings.alert_webhook_url
+        channels.append(("webhook", lambda: actions.webhook.send(url=url, payload=payload, idempotency_key=key)))
+    return [(name, sending) for name, sending in channels if name not in alert["channels_done"]]
+
+
+async def _claim(conn: Any, runtime: Any, *, automation: str, kind: str) -> dict[str, Any] | None:
+    cursor = await conn.execute(
+        _CLAIM, {"automation": automation, "kind": kind, "window": runtime.settings.alert_window_s, "lease": LEASE_S}
+    )
+    claimed: dict[str, Any] | None = await cursor.fetchone()
+    return claimed
+
+
+async def _fill(
+    conn: Any, claimed: dict[str, Any], *, text: str, payload: Any, run_ids: list[int] | None
+) -> dict[str, Any]:
+    cursor = await conn.execute(
+        _FILL,
+        {
+            "text": text,
+            "payload": Jsonb({"automation": claimed["automation"], "kind": claimed["kind"], "text": text, **payload}),
+            "run_ids": run_ids,
+            "automation": claimed["automation"],
+            "kind": claimed["kind"],
+            "window_start": claimed["window_start"],
+        },
+    )
+    alert: dict[str, Any] = await cursor.fetchone()
+    return alert
+
+
+async def _record(runtime: Any, key: dict[str, Any], assignments: str, **values: Any) -> None:
+    """Write a delivery's outcome (`assignments`: our own SQL text above, never input)."""
+    async with runtime.database.connection() as conn:
+        query = sql.SQL(
+            "UPDATE zaps_alert SET {assignments} "
+            "WHERE automation = %(automation)s AND kind = %(kind)s AND window_start = %(window_start)s"
+        ).format(assignments=sql.SQL(assignments))  # our own literals above, never input
+        await conn.execute(query, {**key, **values})

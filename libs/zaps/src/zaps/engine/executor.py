@@ -2,7 +2,11 @@
 
 The job queue calls `execute` for each `zaps.run` job. A run that fails with a retryable error goes `retrying` and
 the job is retried after a capped, jittered backoff; after its last attempt, or on any other error, it is `dead`
-and an alert goes out.
+and listed in the next dead-run alert.
+
+Claiming and finishing are short transactions tried again after a transient database error (a lock timeout, a
+killed connection). If they still fail, the job fails with the run left active; housekeeping finds such a run and
+queues it again (`housekeeping.recover_orphaned_runs`).
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from typing import Any
 import procrastinate
 from procrastinate.jobs import Job
 
-from zaps.engine import alerts, repository
+from zaps.db import in_transaction_with_retries
+from zaps.engine import repository
 from zaps.engine.run import Event, Filtered, Run
 from zaps.logging import bound, event_id_var, run_id_var
 from zaps.retry import is_retryable, retry_after_of
@@ -48,8 +53,11 @@ def describe(error: BaseException) -> str:
 
 async def execute(runtime: Any, run_id: int) -> None:
     automations = runtime.service.automations
-    async with runtime.database.transaction() as conn:
-        claimed = await repository.claim_run(conn, run_id, WORKER_NAME, runtime.settings.code_version)
+    claimed = await in_transaction_with_retries(
+        runtime.database,
+        lambda conn: repository.claim_run(conn, run_id, WORKER_NAME, runtime.settings.code_version),
+        what="claim run",
+    )
     if claimed is None:
         logger.info("run already finished; nothing to do", extra={"run": run_id})
         return
@@ -96,12 +104,12 @@ async def execute(runtime: Any, run_id: int) -> None:
             logger.error(
                 "run is dead", extra={"automation": automation.name, "attempt": attempts, "error": describe(error)}
             )
-            await alerts.dead_run(runtime, automation=automation.name, run_id=run_id, error=describe(error))
         else:
             await _finish(runtime, run_id, status="succeeded")
             logger.info("run succeeded", extra={"automation": automation.name, "attempt": claimed["attempts"]})
 
 
 async def _finish(runtime: Any, run_id: int, **outcome: Any) -> None:
-    async with runtime.database.transaction() as conn:
-        await repository.finish_run(conn, run_id, **outcome)
+    await in_transaction_with_retries(
+        runtime.database, lambda conn: repository.finish_run(conn, run_id, **outcome), what="finish run"
+    )

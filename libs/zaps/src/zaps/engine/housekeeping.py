@@ -1,5 +1,12 @@
-"""Housekeeping, every `housekeeping_interval_s` on one replica: rerun the jobs of dead workers, raise the
-dead-man's switch for silent triggers, and prune old runs, events and jobs so the database cannot fill up."""
+"""Housekeeping, every `housekeeping_interval_s` on one replica: rerun the jobs of dead workers, queue again the
+runs no job will run any more, send (and retry) alerts, raise the dead-man's switch for silent triggers, and prune
+old runs, events and jobs so the database cannot fill up.
+
+Nothing stays stuck: a run whose job failed or vanished while it was active is queued again by the next pass (at
+most `housekeeping_interval_s` later), and a job whose worker died is rerun once the worker has been silent for
+`stalled_after_s`, so at most `stalled_after_s + housekeeping_interval_s` later. After `max_job_recoveries` such
+recoveries the run is dead and alerted instead.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,7 @@ from typing import Any
 
 from procrastinate.jobs import Status
 
-from zaps.engine import alerts
+from zaps.engine import alerts, repository
 from zaps.engine.repository import RUN_TASK
 
 logger = logging.getLogger(__name__)
@@ -18,7 +25,16 @@ PRUNE_BATCH = 5000  # rows per statement, so a large backlog never holds a long 
 
 
 async def run_all(runtime: Any) -> None:
-    for chore in (recover_stalled_jobs, check_silent_triggers, prune, analyze_queue):
+    chores = (
+        recover_stalled_jobs,
+        recover_orphaned_runs,
+        alerts.send_dead_run_alerts,
+        alerts.retry_undelivered,
+        check_silent_triggers,
+        prune,
+        analyze_queue,
+    )
+    for chore in chores:
         try:
             await chore(runtime)
         except Exception:
@@ -47,14 +63,32 @@ async def recover_stalled_jobs(runtime: Any) -> int:
             await manager.finish_job(job, status=Status.FAILED, delete_job=False)
             if job.task_name == RUN_TASK and "run_id" in job.task_kwargs:
                 run_id = int(str(job.task_kwargs["run_id"]))
-                async with runtime.database.connection() as conn:
-                    await conn.execute(
-                        "UPDATE zaps_run SET status = 'dead', finished_at = now(), "
-                        "error = 'the worker died during every attempt' WHERE id = %s",
-                        (run_id,),
-                    )
+                async with runtime.database.transaction() as conn:
+                    await repository.mark_dead(conn, run_id, "the worker died during every attempt")
             logger.error("parked a job that stalled too often", extra={"job": job.id, "task": job.task_name})
     return recovered
+
+
+async def recover_orphaned_runs(runtime: Any) -> dict[str, int]:
+    """Queue again the runs left active by a job that failed or vanished (a database error while claiming or
+    finishing the run outlasted the executor's retries); dead, and alerted, after `max_job_recoveries`."""
+    counts = {"requeued": 0, "dead": 0}
+    async with runtime.database.connection() as conn:
+        orphans = await repository.orphaned_runs(conn, runtime.service.name)
+    for run_id in orphans:
+        async with runtime.database.transaction() as conn:
+            outcome = await repository.recover_orphan(conn, run_id, max_recoveries=runtime.settings.max_job_recoveries)
+            queues = await repository.defer_queues(conn, [run_id]) if outcome == "requeued" else []
+        if outcome is None:
+            continue
+        counts[outcome] += 1
+        for queue in queues:
+            runtime.wakeup.request(queue)
+        if outcome == "requeued":
+            logger.warning("queued again a run whose job ended without finishing it", extra={"run": run_id})
+        else:
+            logger.error("a run whose job kept ending without finishing it is dead", extra={"run": run_id})
+    return counts
 
 
 async def check_silent_triggers(runtime: Any) -> list[str]:

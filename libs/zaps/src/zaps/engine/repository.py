@@ -18,6 +18,16 @@ Conn = AsyncConnection[Any]
 RUN_TASK = "zaps.run"
 TERMINAL = ("succeeded", "filtered", "dead")
 REPLAYABLE = ("succeeded", "filtered", "dead")
+ACTIVE = ("queued", "running", "retrying")
+
+
+# SQL: the run `r` has a job that will still run it. An active run without one is stuck: its job failed or vanished
+# while the run was `queued`, `running` or `retrying` (a database error while claiming or finishing it). The
+# condition matches the partial index of migration 0005, so it never reads the finished jobs.
+LIVE_JOB = sql.SQL(
+    "EXISTS (SELECT 1 FROM procrastinate_jobs j WHERE j.task_name = 'zaps.run' "
+    "AND j.status IN ('todo', 'doing') AND (j.args ->> 'run_id')::bigint = r.id)"
+)
 
 
 def events_queue(service: str) -> str:
@@ -230,6 +240,7 @@ async def finish_run(
         """
         UPDATE zaps_run SET status = %(status)s, error = %(error)s, filter_reason = %(reason)s,
             finished_at = CASE WHEN %(terminal)s THEN now() ELSE NULL END,
+            alert_pending = CASE WHEN %(status)s = 'dead' THEN true ELSE alert_pending END,
             next_attempt_at = CASE WHEN %(retry)s::float8 IS NULL THEN NULL
                                    ELSE now() + make_interval(secs => %(retry)s::float8) END
         WHERE id = %(id)s
@@ -248,6 +259,64 @@ async def finish_run(
         "WHERE run_id = %s AND finished_at IS NULL",
         (status, error, run_id),
     )
+
+
+async def mark_dead(conn: Conn, run_id: int, error: str) -> None:
+    """End a run that cannot go on (no job left to run it) as dead, listed in the next dead-run alert."""
+    await finish_run(conn, run_id, status="dead", error=error)
+
+
+async def orphaned_runs(conn: Conn, service: str, *, limit: int = 1000) -> list[int]:
+    """This service's active runs that no job will run any more (see `LIVE_JOB`), oldest first."""
+    query = sql.SQL(
+        """
+        SELECT r.id FROM zaps_run r JOIN zaps_automation a ON a.name = r.automation
+        WHERE r.status IN ('queued', 'running', 'retrying') AND a.service = %s AND NOT {live}
+        ORDER BY r.id LIMIT %s
+        """
+    ).format(live=LIVE_JOB)
+    cursor = await conn.execute(
+        query,
+        (service, limit),
+    )
+    return [row["id"] for row in await cursor.fetchall()]
+
+
+async def recover_orphan(conn: Conn, run_id: int, *, max_recoveries: int) -> str | None:
+    """Queue a stuck run again, or end it as dead once it has been recovered `max_recoveries` times.
+
+    Returns "requeued", "dead", or None when the run is no longer stuck (it finished or got a job meanwhile) or is
+    locked by a transaction still at work on it (the next pass looks again). Call it inside a transaction.
+    """
+    query = sql.SQL(
+        """
+        SELECT id, recoveries FROM zaps_run r
+        WHERE id = %s AND status IN ('queued', 'running', 'retrying') AND NOT {live}
+        FOR UPDATE SKIP LOCKED
+        """
+    ).format(live=LIVE_JOB)
+    cursor = await conn.execute(
+        query,
+        (run_id,),
+    )
+    run = await cursor.fetchone()
+    if run is None:
+        return None
+    if run["recoveries"] >= max_recoveries:
+        await mark_dead(conn, run_id, f"its job ended without finishing it {run['recoveries'] + 1} times")
+        return "dead"
+    await conn.execute(
+        "UPDATE zaps_run SET status = 'queued', recoveries = recoveries + 1, next_attempt_at = NULL WHERE id = %s",
+        (run_id,),
+    )
+    await conn.execute(
+        "UPDATE zaps_attempt SET finished_at = now(), outcome = 'crashed', "
+        "error = 'its job ended without recording the outcome (a database error); queued again' "
+        "WHERE run_id = %s AND finished_at IS NULL",
+        (run_id,),
+    )
+    await defer_runs(conn, [run_id])
+    return "requeued"
 
 
 async def record_step(
@@ -357,14 +426,15 @@ async def list_runs(
 
 
 async def get_run(conn: Conn, run_id: int) -> dict[str, Any] | None:
-    cursor = await conn.execute(
+    query = sql.SQL(
         """
-        SELECT r.*, row_to_json(e) AS event
+        SELECT r.*, row_to_json(e) AS event,
+               (r.status IN ('queued', 'running', 'retrying') AND NOT {live}) AS stuck
         FROM zaps_run r JOIN zaps_event e ON e.id = r.event_id
         WHERE r.id = %s
-        """,
-        (run_id,),
-    )
+        """
+    ).format(live=LIVE_JOB)
+    cursor = await conn.execute(query, (run_id,))
     run = await cursor.fetchone()
     if run is None:
         return None
@@ -400,16 +470,35 @@ class Replayed:
     queues: list[str]  # wake these after the commit
 
 
-async def replay(conn: Conn, run_ids: Sequence[int]) -> Replayed:
-    """Queue finished runs again with the current code. Steps the ledger has as done are not repeated."""
-    cursor = await conn.execute(
+_STALLED_JOBS = """
+SELECT j.id FROM procrastinate_jobs j
+WHERE j.task_name = 'zaps.run' AND j.status = 'doing' AND (j.args ->> 'run_id')::bigint = ANY (%(ids)s)
+  AND NOT EXISTS (SELECT 1 FROM procrastinate_workers w WHERE w.id = j.worker_id
+                  AND w.last_heartbeat > now() - make_interval(secs => %(stalled)s))
+"""
+
+
+async def replay(conn: Conn, run_ids: Sequence[int], *, stalled_after_s: float = 30.0) -> Replayed:
+    """Queue runs again with the current code. Steps the ledger has as done are not repeated.
+
+    A finished run can be replayed, and so can a stuck one: active, with no job that will run it, or whose job's
+    worker has sent no heartbeat for `stalled_after_s` (that job is failed first, so it is never run as well).
+    """
+    ids = list(run_ids)
+    cursor = await conn.execute(_STALLED_JOBS, {"ids": ids, "stalled": stalled_after_s})
+    for job in await cursor.fetchall():
+        await conn.execute("SELECT procrastinate_finish_job_v1(%s, 'failed', false)", (job["id"],))
+    query = sql.SQL(
         """
-        UPDATE zaps_run SET status = 'queued', attempts = 0, error = NULL, filter_reason = NULL,
-                            finished_at = NULL, next_attempt_at = NULL
-        WHERE id = ANY (%s) AND status = ANY (%s)
+        UPDATE zaps_run r SET status = 'queued', attempts = 0, error = NULL, filter_reason = NULL,
+                              finished_at = NULL, next_attempt_at = NULL, recoveries = 0, alert_pending = NULL
+        WHERE id = ANY (%s) AND (status = ANY (%s) OR (status = ANY (%s) AND NOT {live}))
         RETURNING id
-        """,
-        (list(run_ids), list(REPLAYABLE)),
+        """
+    ).format(live=LIVE_JOB)
+    cursor = await conn.execute(
+        query,
+        (ids, list(REPLAYABLE), list(ACTIVE)),
     )
     queued = sorted(row["id"] for row in await cursor.fetchall())
     queues: list[str] = []
@@ -426,7 +515,7 @@ async def replay(conn: Conn, run_ids: Sequence[int]) -> Replayed:
         cursor = await conn.execute("SELECT id, status FROM zaps_run WHERE id = ANY (%s)", (list(missing),))
         found = {row["id"]: row["status"] for row in await cursor.fetchall()}
         for run_id in sorted(missing):
-            refused[run_id] = f"run is {found[run_id]}" if run_id in found else "no such run"
+            refused[run_id] = f"run is {found[run_id]} (its job is still at work)" if run_id in found else "no such run"
     return Replayed(queued=queued, refused=refused, queues=queues)
 
 

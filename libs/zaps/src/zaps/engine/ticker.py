@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from zaps.engine import housekeeping, repository
@@ -101,10 +102,13 @@ class Ticker:
         if now - tick > LATE_LIMIT:
             outcome = "skipped_late"
         else:
-            cursor = await conn.execute(
-                "SELECT 1 FROM zaps_run WHERE automation = %s AND status IN ('queued', 'running', 'retrying') LIMIT 1",
-                (automation.name,),
-            )
+            # Only a run that a job will still run counts: a stuck one (its job failed or vanished) must not skip
+            # every later tick; housekeeping queues it again or ends it.
+            overlap = sql.SQL(
+                "SELECT 1 FROM zaps_run r WHERE automation = %s AND status IN ('queued', 'running', 'retrying') "
+                "AND {live} LIMIT 1"
+            ).format(live=repository.LIVE_JOB)
+            cursor = await conn.execute(overlap, (automation.name,))
             if await cursor.fetchone():
                 outcome = "skipped_overlap"  # never two runs of one schedule at once
             else:
