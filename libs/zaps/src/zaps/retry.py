@@ -1,8 +1,9 @@
 """Should a failed run try again, and when?
 
-Only failures that another try can fix are retried: transport errors, timeouts, 5xx and 429 answers (raised by the
-actions as `RetryableError`) and a database that did not answer. Everything else, a `PermanentError` or a bug in
-the handler, ends the run as `dead` at once, to be fixed and replayed.
+Only failures that another try can fix are retried: a connection never made, 5xx and 429 answers (raised by the
+actions as `RetryableError`) and a database that did not answer. A timeout after the request was sent is an
+`UnsureError`: the step's `on_unsure` rule (`zaps.engine.run`) decides before anything is sent again. Everything
+else, a `PermanentError` or a bug in the handler, ends the run as `dead` at once, to be fixed and replayed.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ class RetryableError(Exception):
 
 class PermanentError(Exception):
     """A failure no retry will fix (a 4xx answer, a bad address): the run goes `dead` at once."""
+
+
+class UnsureError(RetryableError):
+    """The request left but no answer came back (a read timeout, a connection lost after sending): the side effect
+    may have happened. The step is *unsure*, and its `on_unsure` rule decides whether it is sent again."""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import ssl
 from email.message import EmailMessage
 from typing import Any
 
-from zaps.retry import PermanentError, RetryableError
+from zaps.retry import PermanentError, RetryableError, UnsureError
 
 
 class SmtpEmail:
@@ -45,19 +45,35 @@ class SmtpEmail:
 
     def _deliver(self, message: EmailMessage) -> None:
         try:
-            with smtplib.SMTP(self.host or "", self.port, timeout=self.timeout_s) as smtp:
+            smtp = smtplib.SMTP(self.host or "", self.port, timeout=self.timeout_s)
+        except (OSError, smtplib.SMTPException) as error:
+            raise RetryableError(f"SMTP server unreachable: {type(error).__name__}") from None
+        with smtp:
+            try:
                 if self.starttls:
                     smtp.starttls(context=self.tls_context)
                 if self.username and self.password:
                     smtp.login(self.username, self.password)
+            except smtplib.SMTPAuthenticationError:
+                raise PermanentError("SMTP server refused the credentials") from None
+            except smtplib.SMTPResponseException as error:
+                raise _refused(error) from None
+            except (OSError, smtplib.SMTPException) as error:  # nothing of the message was sent yet
+                raise RetryableError(f"SMTP server unreachable: {type(error).__name__}") from None
+            try:
                 smtp.send_message(message)
-        except smtplib.SMTPAuthenticationError:
-            raise PermanentError("SMTP server refused the credentials") from None
-        except smtplib.SMTPRecipientsRefused:
-            raise PermanentError("SMTP server refused every recipient") from None
-        except smtplib.SMTPResponseException as error:
-            if 400 <= error.smtp_code < 500:  # 4xx is SMTP's "try again later"
-                raise RetryableError(f"SMTP server answered {error.smtp_code}") from None
-            raise PermanentError(f"SMTP server answered {error.smtp_code}") from None
-        except (OSError, smtplib.SMTPException) as error:
-            raise RetryableError(f"SMTP server unreachable: {type(error).__name__}") from None
+            except smtplib.SMTPRecipientsRefused:
+                raise PermanentError("SMTP server refused every recipient") from None
+            except smtplib.SMTPResponseException as error:  # the server answered: it did not take the message
+                raise _refused(error) from None
+            except (OSError, smtplib.SMTPException) as error:
+                # The message may have been taken: the connection died or timed out before the server's answer.
+                raise UnsureError(
+                    f"SMTP server did not answer after the message was sent: {type(error).__name__}"
+                ) from None
+
+
+def _refused(error: smtplib.SMTPResponseException) -> Exception:
+    if 400 <= error.smtp_code < 500:  # 4xx is SMTP's "try again later"
+        return RetryableError(f"SMTP server answered {error.smtp_code}")
+    return PermanentError(f"SMTP server answered {error.smtp_code}")

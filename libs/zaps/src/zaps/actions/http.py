@@ -9,9 +9,11 @@ from typing import Any
 import httpx
 
 from zaps import signing
-from zaps.retry import PermanentError, RetryableError, parse_retry_after
+from zaps.retry import PermanentError, RetryableError, UnsureError, parse_retry_after
 
 USER_AGENT = "zaps/0.1"
+# Raised before a byte of the request left (a connection refused or never opened, no pooled connection free).
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 
 def raise_for_answer(response: httpx.Response, what: str) -> None:
@@ -29,8 +31,10 @@ async def post(
 ) -> httpx.Response:
     try:
         response = await client.post(url, content=content, headers=headers)
-    except httpx.TransportError as error:  # connection refused, reset, timeouts: the target may come back
+    except NOT_SENT as error:  # no connection was made, so nothing reached the target: retry as usual
         raise RetryableError(f"{what} unreachable: {type(error).__name__}") from None
+    except httpx.TransportError as error:  # a timeout or a lost connection after sending: it may have arrived
+        raise UnsureError(f"{what} did not answer after the request was sent: {type(error).__name__}") from None
     raise_for_answer(response, what)
     return response
 

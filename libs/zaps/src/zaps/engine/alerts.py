@@ -1,5 +1,6 @@
-"""Alerts: dead runs, and triggers silent for longer than they may be, go to every configured channel (Slack,
-email, webhook), at most once per automation, kind and window, and are retried until they arrive.
+"""Alerts: dead runs (and runs held for review), and triggers silent for longer than they may be, go to every
+configured channel (Slack, email, webhook), at most once per automation, kind and window, and are retried until
+they arrive.
 
 A run that dies is marked `alert_pending`. Housekeeping gathers them: once the oldest has waited `alert_gather_s`
 (so a burst of failures lands in one alert) and the automation has had no dead-run alert in this window, one alert
@@ -78,7 +79,8 @@ async def send_dead_run_alerts(runtime: Any) -> int:
     async with runtime.database.connection() as conn:
         cursor = await conn.execute(
             """
-            SELECT automation FROM zaps_run WHERE alert_pending AND status = 'dead' AND automation = ANY (%s)
+            SELECT automation FROM zaps_run
+            WHERE alert_pending AND status IN ('dead', 'needs_review') AND automation = ANY (%s)
             GROUP BY automation HAVING min(finished_at) <= now() - make_interval(secs => %s)
             """,
             (_names(runtime), settings.alert_gather_s),
@@ -92,43 +94,63 @@ async def send_dead_run_alerts(runtime: Any) -> int:
             if claimed is None:
                 continue  # this window had its alert: these runs are listed in the next window's
             cursor = await conn.execute(
-                "UPDATE zaps_run SET alert_pending = NULL WHERE automation = %s AND alert_pending AND status = 'dead' "
-                "RETURNING id, error",
+                "UPDATE zaps_run SET alert_pending = NULL WHERE automation = %s AND alert_pending "
+                "AND status IN ('dead', 'needs_review') RETURNING id, status, error",
                 (automation,),
             )
-            runs = sorted((row["id"], row["error"]) for row in await cursor.fetchall())
-            if not runs:
+            rows = await cursor.fetchall()
+            runs = sorted((row["id"], row["error"]) for row in rows if row["status"] == "dead")
+            held = sorted(row["id"] for row in rows if row["status"] == "needs_review")
+            if not rows:
                 raise psycopg.Rollback(transaction)  # another replica listed them meanwhile: no empty alert
-            text, payload = _describe_dead_runs(settings, automation, runs)
-            alert = await _fill(conn, claimed, text=text, payload=payload, run_ids=[run_id for run_id, _ in runs])
+            text, payload = _describe_dead_runs(settings, automation, runs, held)
+            ids = sorted([run_id for run_id, _ in runs] + held)
+            alert = await _fill(conn, claimed, text=text, payload=payload, run_ids=ids)
         if alert is not None:
             await deliver(runtime, alert)
             sent += 1
     return sent
 
 
-def _describe_dead_runs(settings: Any, automation: str, runs: list[tuple[int, str | None]]) -> tuple[str, Any]:
+def _describe_dead_runs(
+    settings: Any, automation: str, runs: list[tuple[int, str | None]], held: list[int]
+) -> tuple[str, Any]:
+    """The alert for an automation's dead runs and its runs held for review (a step that may have happened)."""
     console = settings.console_url.rstrip("/")
     ids = [run_id for run_id, _ in runs]
-    listed = ", ".join(str(run_id) for run_id in ids[:MAX_LISTED_IDS])
-    more = f" and {len(ids) - MAX_LISTED_IDS} more" if len(ids) > MAX_LISTED_IDS else ""
+    lines: list[str] = []
+    if ids:
+        listed = ", ".join(str(run_id) for run_id in ids[:MAX_LISTED_IDS])
+        more = f" and {len(ids) - MAX_LISTED_IDS} more" if len(ids) > MAX_LISTED_IDS else ""
+        last_error = runs[-1][1] or "no error recorded"
+        noun = "run" if len(ids) == 1 else "runs"
+        lines += [f"Zaps: {len(ids)} dead {noun} of {automation}: {listed}{more}.", f"Latest error: {last_error[:500]}"]
     runs_url = f"{console}/runs?{urlencode({'automation': automation, 'status': 'dead'})}"
-    links = [f"{console}/runs/{run_id}" for run_id in ids[:MAX_LINKS]]
-    last_error = runs[-1][1] or "no error recorded"
-    noun = "run" if len(ids) == 1 else "runs"
-    lines = [
-        f"Zaps: {len(ids)} dead {noun} of {automation}: {listed}{more}.",
-        f"Latest error: {last_error[:500]}",
-        f"All of them: {runs_url}",
-        *links,
-    ]
+    review_url = f"{console}/runs?{urlencode({'automation': automation, 'status': 'needs_review'})}"
+    if ids:
+        lines.append(f"All of them: {runs_url}")
+    if held:
+        listed = ", ".join(str(run_id) for run_id in held[:MAX_LISTED_IDS])
+        more = f" and {len(held) - MAX_LISTED_IDS} more" if len(held) > MAX_LISTED_IDS else ""
+        noun = "run needs" if len(held) == 1 else "runs need"
+        lines += [
+            f"Zaps: {len(held)} {noun} review in {automation}: {listed}{more}. A step may have happened and was "
+            "not sent again: choose 'send again' or 'mark as done'.",
+            f"All of them: {review_url}",
+        ]
+    everyone = sorted(ids + held)
+    links = [f"{console}/runs/{run_id}" for run_id in everyone[:MAX_LINKS]]
+    lines += links
     payload = {
         "count": len(ids),
         "run_ids": ids[:MAX_PAYLOAD_IDS],
         "runs_url": runs_url,
+        "needs_review_count": len(held),
+        "needs_review_ids": held[:MAX_PAYLOAD_IDS],
+        "needs_review_url": review_url,
         "links": links,
         # The one-run shape of earlier alerts, kept for receivers that read it.
-        "run_id": ids[0],
+        "run_id": everyone[0],
     }
     return "\n".join(lines), payload
 

@@ -2,7 +2,8 @@
 
 The job queue calls `execute` for each `zaps.run` job. A run that fails with a retryable error goes `retrying` and
 the job is retried after a capped, jittered backoff; after its last attempt, or on any other error, it is `dead`
-and listed in the next dead-run alert.
+and listed in the next dead-run alert. A run whose unsure step is held (`NeedsReview`) ends `needs_review`, listed
+in the same alert.
 
 Claiming and finishing are short transactions tried again after a transient database error (a lock timeout, a
 killed connection). If they still fail, the job fails with the run left active; housekeeping finds such a run and
@@ -21,7 +22,7 @@ from procrastinate.jobs import Job
 
 from zaps.db import in_transaction_with_retries
 from zaps.engine import repository
-from zaps.engine.run import Event, Filtered, Run
+from zaps.engine.run import Event, Filtered, NeedsReview, Run
 from zaps.logging import bound, event_id_var, run_id_var
 from zaps.retry import is_retryable, retry_after_of
 
@@ -90,6 +91,12 @@ async def execute(runtime: Any, run_id: int) -> None:
         except Filtered as filtered:
             await _finish(runtime, run_id, status="filtered", filter_reason=filtered.reason[:1000])
             logger.info("run filtered", extra={"automation": automation.name, "reason": filtered.reason})
+        except NeedsReview as held:
+            await _finish(runtime, run_id, status="needs_review", error=describe(held))
+            logger.error(
+                "run needs review: a step may have happened and its rule is hold",
+                extra={"automation": automation.name, "step": held.step},
+            )
         except Exception as error:
             attempts, limit = claimed["attempts"], claimed["max_attempts"]
             if is_retryable(error) and attempts < limit:

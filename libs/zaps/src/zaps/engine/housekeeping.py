@@ -139,7 +139,8 @@ async def prune(runtime: Any) -> dict[str, int]:
                 SELECT r.id FROM zaps_run r JOIN zaps_automation a ON a.name = r.automation
                 WHERE a.service = %(service)s AND (
                     (r.status IN ('succeeded', 'filtered') AND r.created_at < now() - make_interval(days => %(keep)s))
-                    OR (r.status = 'dead' AND r.created_at < now() - make_interval(days => %(keep_dead)s)))
+                    OR (r.status IN ('dead', 'needs_review')
+                        AND r.created_at < now() - make_interval(days => %(keep_dead)s)))
                 LIMIT %(batch)s)
             """,
             {

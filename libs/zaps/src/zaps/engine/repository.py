@@ -16,8 +16,9 @@ from zaps.engine.automation import Automation
 Conn = AsyncConnection[Any]
 
 RUN_TASK = "zaps.run"
-TERMINAL = ("succeeded", "filtered", "dead")
-REPLAYABLE = ("succeeded", "filtered", "dead")
+TERMINAL = ("succeeded", "filtered", "dead", "needs_review")
+REPLAYABLE = ("succeeded", "filtered", "dead", "needs_review")
+ALERTED = ("dead", "needs_review")  # a run in one of these waits for a person, so an alert lists it
 ACTIVE = ("queued", "running", "retrying")
 
 
@@ -240,7 +241,7 @@ async def finish_run(
         """
         UPDATE zaps_run SET status = %(status)s, error = %(error)s, filter_reason = %(reason)s,
             finished_at = CASE WHEN %(terminal)s THEN now() ELSE NULL END,
-            alert_pending = CASE WHEN %(status)s = 'dead' THEN true ELSE alert_pending END,
+            alert_pending = CASE WHEN %(status)s IN ('dead', 'needs_review') THEN true ELSE alert_pending END,
             next_attempt_at = CASE WHEN %(retry)s::float8 IS NULL THEN NULL
                                    ELSE now() + make_interval(secs => %(retry)s::float8) END
         WHERE id = %(id)s
@@ -341,28 +342,111 @@ async def record_step(
 # --- the idempotency ledger --------------------------------------------------------------------------------------
 
 
-async def ledger_begin(conn: Conn, *, automation: str, event_id: int, step: str, key: str) -> dict[str, Any] | None:
-    """Returns the finished entry if this step already succeeded; otherwise marks it started and returns None."""
+@dataclass(frozen=True)
+class LedgerEntry:
+    """Where a step stands when a try begins: `go` (send now: it never started, or the last try is known not to
+    have happened), `done` (answer with `output`), or `unsure` (a try may have reached the target: the step's
+    `on_unsure` rule decides)."""
+
+    state: str
+    output: Any = None
+    started_at: datetime | None = None
+    tries: int = 0
+
+
+async def ledger_begin(conn: Conn, *, automation: str, event_id: int, step: str, key: str) -> LedgerEntry:
+    """Record the intent to send this step, unless it is done or unsure. Call it in its own transaction and
+    commit before sending: a try that dies after this leaves `started` behind, which the next try reads as
+    unsure."""
     cursor = await conn.execute(
-        """
-        INSERT INTO zaps_ledger (automation, event_id, step, idempotency_key, status)
-        VALUES (%s, %s, %s, %s, 'started')
-        ON CONFLICT (automation, event_id, step) DO UPDATE SET started_at = CASE
-            WHEN zaps_ledger.status = 'started' THEN now() ELSE zaps_ledger.started_at END
-        RETURNING status, output
-        """,
+        "INSERT INTO zaps_ledger (automation, event_id, step, idempotency_key, status) "
+        "VALUES (%s, %s, %s, %s, 'started') ON CONFLICT DO NOTHING RETURNING status",
         (automation, event_id, step, key),
+    )
+    if await cursor.fetchone() is not None:
+        return LedgerEntry("go", tries=1)
+    cursor = await conn.execute(
+        "SELECT status, output, started_at, tries FROM zaps_ledger "
+        "WHERE automation = %s AND event_id = %s AND step = %s FOR UPDATE",
+        (automation, event_id, step),
     )
     row = await cursor.fetchone()
     assert row is not None
-    return dict(row) if row["status"] == "succeeded" else None
+    if row["status"] == "succeeded":
+        return LedgerEntry("done", output=row["output"], started_at=row["started_at"], tries=row["tries"])
+    if row["status"] == "not_done":
+        await ledger_resend(conn, key=key)
+        return LedgerEntry("go", tries=row["tries"] + 1)
+    return LedgerEntry("unsure", started_at=row["started_at"], tries=row["tries"])
 
 
-async def ledger_complete(conn: Conn, *, key: str, output: Any) -> None:
+async def ledger_resend(conn: Conn, *, key: str) -> None:
+    """Mark a step started again, just before another try goes out with the same key."""
     await conn.execute(
-        "UPDATE zaps_ledger SET status = 'succeeded', output = %s, completed_at = now() WHERE idempotency_key = %s",
-        (Jsonb(output), key),
+        "UPDATE zaps_ledger SET status = 'started', started_at = now(), tries = tries + 1 WHERE idempotency_key = %s",
+        (key,),
     )
+
+
+async def ledger_complete(conn: Conn, *, key: str, output: Any, resolution: str | None = None) -> None:
+    await conn.execute(
+        "UPDATE zaps_ledger SET status = 'succeeded', output = %s, completed_at = now(), "
+        "resolution = coalesce(%s, resolution) WHERE idempotency_key = %s",
+        (Jsonb(output), resolution, key),
+    )
+
+
+async def ledger_not_done(conn: Conn, *, key: str) -> None:
+    """The try failed in a way that says it did not happen (the target refused, or was never reached)."""
+    await conn.execute("UPDATE zaps_ledger SET status = 'not_done' WHERE idempotency_key = %s", (key,))
+
+
+async def ledger_unsure(conn: Conn, *, key: str) -> None:
+    await conn.execute("UPDATE zaps_ledger SET status = 'unsure' WHERE idempotency_key = %s", (key,))
+
+
+class NotHeld(Exception):
+    """The run is not waiting for review (it is not `needs_review`, or does not exist)."""
+
+
+async def resolve_held(conn: Conn, run_id: int, *, decision: str, by: str) -> Replayed:
+    """Settle a `needs_review` run's unsure steps and queue the run to go on. `decision` is `send_again` (the
+    steps are sent again, with the same idempotency key) or `mark_done` (they count as done and are not sent).
+    Call it inside a transaction."""
+    if decision not in ("send_again", "mark_done"):
+        raise ValueError(decision)
+    cursor = await conn.execute(
+        "SELECT automation, event_id FROM zaps_run WHERE id = %s AND status = 'needs_review' FOR UPDATE", (run_id,)
+    )
+    run = await cursor.fetchone()
+    if run is None:
+        raise NotHeld(run_id)
+    resolution = f"{decision.replace('_', ' ')} by {by}"[:500]
+    if decision == "send_again":
+        await conn.execute(
+            "UPDATE zaps_ledger SET status = 'not_done', resolution = %s "
+            "WHERE automation = %s AND event_id = %s AND status IN ('started', 'unsure')",
+            (resolution, run["automation"], run["event_id"]),
+        )
+    else:
+        await conn.execute(
+            "UPDATE zaps_ledger SET status = 'succeeded', completed_at = now(), resolution = %s, "
+            "output = jsonb_build_object('marked_done', true, 'by', %s::text) "
+            "WHERE automation = %s AND event_id = %s AND status IN ('started', 'unsure')",
+            (resolution, by, run["automation"], run["event_id"]),
+        )
+    return await replay(conn, [run_id])
+
+
+async def unsure_steps(conn: Conn, run_id: int) -> list[dict[str, Any]]:
+    """The steps of a run's event that are unsure (what a `needs_review` run waits on)."""
+    cursor = await conn.execute(
+        "SELECT l.step, l.idempotency_key, l.status, l.started_at, l.tries FROM zaps_ledger l "
+        "JOIN zaps_run r ON r.automation = l.automation AND r.event_id = l.event_id "
+        "WHERE r.id = %s AND l.status IN ('started', 'unsure') ORDER BY l.started_at",
+        (run_id,),
+    )
+    return [dict(row) for row in await cursor.fetchall()]
 
 
 # --- reading and replaying runs ----------------------------------------------------------------------------------
@@ -451,6 +535,8 @@ async def get_run(conn: Conn, run_id: int) -> dict[str, Any] | None:
         (run_id,),
     )
     run["steps"] = [dict(row) for row in await cursor.fetchall()]
+    # While a run is active its current step is `started` on purpose; unsure means something only after.
+    run["unsure_steps"] = [] if run["status"] in ACTIVE else await unsure_steps(conn, run_id)
     return run
 
 

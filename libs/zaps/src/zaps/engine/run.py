@@ -3,7 +3,19 @@
 async def handler(run: Run) -> None:
     if run.event.payload["total"] < 100:
         run.filter("order under 100")               # recorded as `filtered`, with the reason
-    await run.webhook("notify-crm", url=..., payload={...})   # sent at most once per event, even on replay
+    await run.webhook("notify-crm", url=..., payload={...})   # once per event, on the terms of its `on_unsure`
+
+What "once" means. Before a step is sent, a `started` row is committed to the ledger; right after the answer, the
+result. A step with a result is never sent again (a retry or a replay reuses its output). A try that fails with an
+answer of 429 or 5xx, or without a connection made, is *not done*: the next try sends it. A try that timed out
+after the request was sent, or whose process stopped between sending and recording (a `started` row with no
+result), is *unsure*, and the step's `on_unsure` rule decides:
+
+- `resend`: send again with the same idempotency key (for targets that deduplicate on it, or where a double is
+  harmless);
+- `check`: call the step's `verify(key)`, which asks the target whether it happened; send again only if it did not;
+- `hold`: send nothing; the run stops as `needs_review`, is alerted, and waits for a person to choose "send again"
+  or "mark as done" (console, `zaps runs send-again/mark-done`, admin API).
 """
 
 from __future__ import annotations
@@ -14,16 +26,35 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar
 
 from zaps.actions import Actions
 from zaps.db import Database
 from zaps.engine import repository
+from zaps.retry import UnsureError
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 MAX_RECORDED_BYTES = 16 * 1024  # a step's input or output beyond this is stored truncated
+
+OnUnsure = Literal["resend", "check", "hold"]
+# What `verify(key)` returns: the step's output if the target has it done, None if it has not.
+Verify = Callable[[str], Awaitable[Any]]
+
+# The built-in actions' rules (docs/automations.md says why each).
+WEBHOOK_ON_UNSURE: OnUnsure = "resend"  # it carries a signed Idempotency-Key that receivers deduplicate on
+SLACK_ON_UNSURE: OnUnsure = "resend"  # a doubled chat notice is harmless; a run held for one is not
+EMAIL_ON_UNSURE: OnUnsure = "hold"  # a doubled mail reaches a person; Message-ID deduplication is not dependable
+STEP_ON_UNSURE: OnUnsure = "resend"  # `run.step`: the function gets the key to pass on; choose another if it cannot
+
+
+class NeedsReview(Exception):
+    """Raised by a step held as unsure: the run ends as `needs_review` and waits for a person."""
+
+    def __init__(self, step: str, why: str) -> None:
+        super().__init__(f"step {step!r} is unsure ({why}); held for review: send again, or mark as done")
+        self.step = step
 
 
 class Filtered(Exception):
@@ -83,23 +114,48 @@ class Run:
     def idempotency_key(self, step: str) -> str:
         return f"{self.automation}/{self.event.id}/{step}"
 
-    async def step(self, name: str, action: Callable[[str], Awaitable[T]], *, input: Any = None) -> T:
+    async def step(
+        self,
+        name: str,
+        action: Callable[[str], Awaitable[T]],
+        *,
+        input: Any = None,
+        on_unsure: OnUnsure = STEP_ON_UNSURE,
+        verify: Verify | None = None,
+    ) -> T:
         """Do `action(idempotency_key)` once for this event: if it already succeeded (an earlier attempt or a
-        replay), return what it returned then instead of doing it again."""
+        replay), return what it returned then instead of doing it again. If an earlier try may or may not have
+        happened, `on_unsure` decides (see the module's docstring); `check` needs `verify`."""
+        if on_unsure not in ("resend", "check", "hold"):
+            raise ValueError(f"on_unsure must be resend, check or hold, not {on_unsure!r}")
+        if on_unsure == "check" and verify is None:
+            raise ValueError(f"step {name!r}: on_unsure='check' needs a verify function")
         key = self.idempotency_key(name)
         started = time.perf_counter()
-        async with self._database.connection() as conn:
-            done = await repository.ledger_begin(
+        # Its own committed transaction, before anything is sent: that is what lets a later try tell "never
+        # started" from "may have happened".
+        async with self._database.transaction() as conn:
+            entry = await repository.ledger_begin(
                 conn, automation=self.automation, event_id=self.event.id, step=name, key=key
             )
-        if done is not None:
-            await self._record(name, "reused", input, done["output"], None, started)
-            result: T = done["output"]
-            return result
+        if entry.state == "done":
+            await self._record(name, "reused", input, entry.output, None, started)
+            reused: T = entry.output
+            return reused
+        if entry.state == "unsure":
+            found = await self._settle_unsure(name, key, input, on_unsure, verify, started)
+            if found is not None:
+                verified: T = found[0]
+                return verified
         try:
             result = await action(key)
+        except UnsureError as error:
+            await self._after_unsure_try(name, key, input, on_unsure, error, started)
+            raise
         except Exception as error:
-            await self._record(name, "failed", input, None, f"{type(error).__name__}: {error}", started)
+            async with self._database.transaction() as conn:
+                await repository.ledger_not_done(conn, key=key)
+                await self._record(name, "failed", input, None, f"{type(error).__name__}: {error}", started, conn=conn)
             raise
         recorded = capped(result)
         async with self._database.transaction() as conn:
@@ -107,29 +163,95 @@ class Run:
             await self._record(name, "succeeded", input, recorded, None, started, conn=conn)
         return result
 
-    async def webhook(self, step: str, *, url: str, payload: Any, secret: str | None = None) -> dict[str, Any]:
-        """POST `payload` as JSON to `url`, signed, once per event."""
+    async def _settle_unsure(
+        self, name: str, key: str, input: Any, rule: OnUnsure, verify: Verify | None, started: float
+    ) -> tuple[Any] | None:
+        """An earlier try of this step may have happened. Returns (output,) if the target says it did; None when
+        the step is to be sent again (marked started first); raises NeedsReview to hold it."""
+        why = "an earlier try was sent and not recorded"
+        if rule == "hold":
+            async with self._database.transaction() as conn:
+                await repository.ledger_unsure(conn, key=key)
+                await self._record(name, "unsure", input, None, f"{why}; held for review", started, conn=conn)
+            raise NeedsReview(name, why)
+        if rule == "check":
+            assert verify is not None
+            output = await verify(key)
+            if output is not None:
+                recorded = capped(output)
+                async with self._database.transaction() as conn:
+                    await repository.ledger_complete(conn, key=key, output=recorded, resolution="checked: done")
+                    await self._record(name, "verified", input, recorded, None, started, conn=conn)
+                self.log.info("unsure step found done at the target", extra={"step": name})
+                return (output,)
+        async with self._database.transaction() as conn:
+            await repository.ledger_resend(conn, key=key)
+            note = "checked: not done; sending" if rule == "check" else "sending again with the same key"
+            await self._record(name, "unsure", input, None, f"{why}; {note}", started, conn=conn)
+        self.log.warning("unsure step sent again", extra={"step": name, "rule": rule, "idempotency_key": key})
+        return None
+
+    async def _after_unsure_try(
+        self, name: str, key: str, input: Any, rule: OnUnsure, error: UnsureError, started: float
+    ) -> None:
+        """This try timed out (or lost its connection) after sending: hold the run at once if the rule says so;
+        otherwise the run retries as usual, and the next try resends or checks first."""
+        message = f"{type(error).__name__}: {error}"
+        async with self._database.transaction() as conn:
+            await repository.ledger_unsure(conn, key=key)
+            await self._record(name, "unsure", input, None, message, started, conn=conn)
+        if rule == "hold":
+            raise NeedsReview(name, str(error)) from None
+
+    async def webhook(
+        self,
+        step: str,
+        *,
+        url: str,
+        payload: Any,
+        secret: str | None = None,
+        on_unsure: OnUnsure = WEBHOOK_ON_UNSURE,
+        verify: Verify | None = None,
+    ) -> dict[str, Any]:
+        """POST `payload` as JSON to `url`, signed, with the step's `Idempotency-Key`, once per event."""
 
         async def send(key: str) -> dict[str, Any]:
             return await self.actions.webhook.send(url=url, payload=payload, idempotency_key=key, secret=secret)
 
-        return await self.step(step, send, input={"url": url, "payload": payload})
+        return await self.step(step, send, input={"url": url, "payload": payload}, on_unsure=on_unsure, verify=verify)
 
-    async def slack(self, step: str, *, text: str, webhook_url: str | None = None) -> dict[str, Any]:
+    async def slack(
+        self,
+        step: str,
+        *,
+        text: str,
+        webhook_url: str | None = None,
+        on_unsure: OnUnsure = SLACK_ON_UNSURE,
+        verify: Verify | None = None,
+    ) -> dict[str, Any]:
         """Post `text` to Slack (SLACK_WEBHOOK_URL unless `webhook_url` is given), once per event."""
 
         async def send(key: str) -> dict[str, Any]:
             return await self.actions.slack.send(text=text, idempotency_key=key, webhook_url=webhook_url)
 
-        return await self.step(step, send, input={"text": text})
+        return await self.step(step, send, input={"text": text}, on_unsure=on_unsure, verify=verify)
 
-    async def email(self, step: str, *, to: list[str], subject: str, body: str) -> dict[str, Any]:
+    async def email(
+        self,
+        step: str,
+        *,
+        to: list[str],
+        subject: str,
+        body: str,
+        on_unsure: OnUnsure = EMAIL_ON_UNSURE,
+        verify: Verify | None = None,
+    ) -> dict[str, Any]:
         """Send an email through the configured SMTP server, once per event."""
 
         async def send(key: str) -> dict[str, Any]:
             return await self.actions.email.send(to=to, subject=subject, body=body, idempotency_key=key)
 
-        return await self.step(step, send, input={"to": to, "subject": subject})
+        return await self.step(step, send, input={"to": to, "subject": subject}, on_unsure=on_unsure, verify=verify)
 
     async def _record(
         self,
