@@ -22,7 +22,7 @@ from zaps import signing
 from zaps.actions.email import SmtpEmail
 from zaps.actions.fakes import FakeEmail, FakeSlack, FakeWebhook, fake_actions
 from zaps.actions.http import HttpWebhook, SlackWebhook
-from zaps.retry import PermanentError, RetryableError
+from zaps.retry import PermanentError, RetryableError, UnsureError
 from zaps.testing.apps import free_port
 from zaps.testing.sink import Reply, Sink
 
@@ -146,12 +146,12 @@ async def test_webhook_client_errors_are_permanent(webhook, sink, status):
     assert len(sink.requests) == 1  # one attempt: the action itself never retries
 
 
-async def test_webhook_target_that_never_answers_times_out_as_retryable(sink):
+async def test_webhook_target_that_never_answers_after_the_request_is_unsure(sink):
     action = HttpWebhook(timeout_s=0.3, default_secret=WEBHOOK_SECRET)
     sink.script(Reply(200, delay_s=1.5))  # accepts the connection and reads the request, then says nothing
     started = time.monotonic()
     try:
-        with pytest.raises(RetryableError) as caught:
+        with pytest.raises(UnsureError) as caught:  # it may have arrived: the step's on_unsure rule decides
             await action.send(url=sink.url + "/slow", payload={"n": 1}, idempotency_key="k")
     finally:
         await action.aclose()
@@ -162,11 +162,12 @@ async def test_webhook_target_that_never_answers_times_out_as_retryable(sink):
     assert_no_secret(caught.value, WEBHOOK_SECRET)
 
 
-async def test_webhook_connection_refused_is_retryable(webhook):
+async def test_webhook_connection_refused_is_not_done_and_retryable(webhook):
     closed = free_port()  # bound and released: nothing listens there
     started = time.monotonic()
     with pytest.raises(RetryableError) as caught:
         await webhook.send(url=f"http://127.0.0.1:{closed}/x", payload={}, idempotency_key="k")
+    assert not isinstance(caught.value, UnsureError)  # nothing left: another try may send
     assert time.monotonic() - started < 2
     assert "unreachable" in str(caught.value)
     assert_no_secret(caught.value, WEBHOOK_SECRET)

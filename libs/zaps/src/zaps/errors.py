@@ -39,6 +39,13 @@ class InvalidPayload(ZapsError):
     code = "invalid_payload"
 
 
+class Conflict(ZapsError):
+    """The request does not fit the resource's state (e.g. settling a run that is not waiting for review)."""
+
+    status_code = 409
+    code = "conflict"
+
+
 class Unavailable(ZapsError):
     """A dependency (the database, Redis) did not answer; the caller should retry."""
 

@@ -1,4 +1,5 @@
-"""`zaps runs …`: list, show and replay runs straight from the database (DATABASE_URL)."""
+"""`zaps runs …`: list, show and replay runs, and settle runs held for review, straight from the database
+(DATABASE_URL)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from zaps.engine import repository, wakeup
 from zaps.engine.admin import parse_since
 
 MAX_LIMIT = 10_000
-STATUSES = ["queued", "running", "succeeded", "filtered", "retrying", "dead", "paused"]
+STATUSES = ["queued", "running", "succeeded", "filtered", "retrying", "dead", "paused", "needs_review"]
 
 
 def _since(value: str) -> str:
@@ -69,6 +70,14 @@ def add_commands(commands: Any) -> None:
     replay.add_argument("--status", choices=STATUSES, default="dead")
     replay.add_argument("--since", type=_since, help="24h, 30m, 7d or an ISO time")
     replay.set_defaults(func=_replay)
+
+    for command, decision, what in (
+        ("send-again", "send_again", "send its unsure step again (same idempotency key), then go on"),
+        ("mark-done", "mark_done", "record its unsure step as done without sending it, then go on"),
+    ):
+        settle = sub.add_parser(command, help=f"a run that needs review: {what}")
+        settle.add_argument("run_id", type=_run_id)
+        settle.set_defaults(func=_settle, decision=decision)
 
 
 def _database_url() -> str:
@@ -140,3 +149,25 @@ def _replay(args: argparse.Namespace) -> int:
     for run_id, why in replayed.refused.items():
         print(f"not replayed: run {run_id}: {why}")
     return 0 if replayed.queued or not replayed.refused else 1
+
+
+def _settle(args: argparse.Namespace) -> int:
+    async def settle() -> repository.Replayed | str:
+        async with await _connect() as conn:
+            try:
+                async with conn.transaction():
+                    replayed = await repository.resolve_held(conn, args.run_id, decision=args.decision, by="CLI")
+            except repository.NotHeld:
+                cursor = await conn.execute("SELECT status FROM zaps_run WHERE id = %s", (args.run_id,))
+                row = await cursor.fetchone()
+                return f"run {args.run_id} is {row['status']}, not needs_review" if row else f"no run {args.run_id}"
+            await wakeup.notify(conn, replayed.queues)
+            return replayed
+
+    outcome = asyncio.run(settle())
+    if isinstance(outcome, str):
+        print(outcome)
+        return 1
+    done = "will send its unsure step again" if args.decision == "send_again" else "has its unsure step marked done"
+    print(f"run {args.run_id} {done}, and is queued to go on")
+    return 0

@@ -4,6 +4,7 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from pydantic import SecretStr
 from zaps import Backoff, PollContext, PollResult, Run, Service, ZapsSettings, schedule, webhook
 from zaps.engine.triggers import NewEvent
@@ -66,3 +67,32 @@ async def feed(poll: PollContext) -> PollResult:
 @service.automation(feed.on("item"), max_attempts=2, backoff=FAST, silent_after=timedelta(hours=1))
 async def feed_items(run: Run) -> None:
     await run.webhook("deliver", url=run.settings.target_url + "/feed", payload=run.event.payload)
+
+
+# One automation per on_unsure rule, each to its own path of the sink (which does not deduplicate).
+@service.automation(webhook(secret_setting="hook_secret"), max_attempts=3, backoff=FAST)
+async def unsure_resend(run: Run) -> None:
+    await run.webhook("deliver", url=run.settings.target_url + "/resend", payload=run.event.payload)
+
+
+async def arrived_at_sink(target_url: str, path: str, key: str) -> dict[str, Any] | None:
+    """A `verify` function: asks the sink whether a request with this key reached `path`."""
+    async with httpx.AsyncClient() as client:
+        answer = await client.get(target_url + "/_received", params={"path": path})
+    return {"found_at_target": True} if key in answer.json()["keys"] else None
+
+
+@service.automation(webhook(secret_setting="hook_secret"), max_attempts=3, backoff=FAST)
+async def unsure_check(run: Run) -> None:
+    async def verify(key: str) -> dict[str, Any] | None:
+        return await arrived_at_sink(run.settings.target_url, "/check", key)
+
+    await run.webhook(
+        "deliver", url=run.settings.target_url + "/check", payload=run.event.payload, on_unsure="check", verify=verify
+    )
+
+
+@service.automation(webhook(secret_setting="hook_secret"), max_attempts=3, backoff=FAST)
+async def unsure_hold(run: Run) -> None:
+    await run.webhook("deliver", url=run.settings.target_url + "/hold", payload=run.event.payload, on_unsure="hold")
+    await run.webhook("after", url=run.settings.target_url + "/after", payload=run.event.payload)

@@ -1,4 +1,5 @@
-"""The admin JSON API of a service: list and show runs, replay them, pause and resume automations.
+"""The admin JSON API of a service: list and show runs, replay them, settle runs held for review (send again, mark
+as done), pause and resume automations.
 
 Guarded by `Authorization: Bearer <ADMIN_TOKEN>`. Mounted under each service's prefix at /admin; runs of every
 service live in the one database, so any service's admin API sees them all.
@@ -16,9 +17,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from zaps import signing
 from zaps.context import RuntimeDep, get_runtime
 from zaps.engine import repository
-from zaps.errors import NotFound, Unauthorized
+from zaps.errors import Conflict, NotFound, Unauthorized
 
-RunStatus = Literal["queued", "running", "succeeded", "filtered", "retrying", "dead", "paused"]
+RunStatus = Literal["queued", "running", "succeeded", "filtered", "retrying", "dead", "paused", "needs_review"]
 _DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -150,6 +151,48 @@ async def replay_runs(runtime: RuntimeDep, request: ReplayRequest) -> dict[str, 
     for queue in replayed.queues:
         runtime.wakeup.request(queue)
     return {"queued": replayed.queued, "refused": {str(k): v for k, v in replayed.refused.items()}}
+
+
+_HELD: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such run", **_ERROR},
+    409: {"description": "The run is not waiting for review (not needs_review)", **_ERROR},
+}
+
+
+@router.post(
+    "/runs/{run_id}/send-again",
+    summary="A run held for review: send its unsure step again (same idempotency key), then go on",
+    responses=_HELD,
+)
+async def send_again(runtime: RuntimeDep, run_id: int) -> dict[str, Any]:
+    return await _settle(runtime, run_id, "send_again")
+
+
+@router.post(
+    "/runs/{run_id}/mark-done",
+    summary="A run held for review: record its unsure step as done (not sent), then go on",
+    responses=_HELD,
+)
+async def mark_done(runtime: RuntimeDep, run_id: int) -> dict[str, Any]:
+    return await _settle(runtime, run_id, "mark_done")
+
+
+async def _settle(runtime: Any, run_id: int, decision: str) -> dict[str, Any]:
+    if not 0 < run_id < 2**62:
+        raise NotFound(f"run {run_id} does not exist")
+    try:
+        async with runtime.database.transaction() as conn:
+            replayed = await repository.resolve_held(conn, run_id, decision=decision, by="admin API")
+    except repository.NotHeld:
+        async with runtime.database.connection() as conn:
+            cursor = await conn.execute("SELECT status FROM zaps_run WHERE id = %s", (run_id,))
+            row = await cursor.fetchone()
+        if row is None:
+            raise NotFound(f"run {run_id} does not exist") from None
+        raise Conflict(f"run {run_id} is {row['status']}, not needs_review") from None
+    for queue in replayed.queues:
+        runtime.wakeup.request(queue)
+    return {"run_id": run_id, "decision": decision, "queued": replayed.queued}
 
 
 @router.get("/automations", summary="Every automation of every service")

@@ -10,6 +10,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 
 @dataclass
@@ -57,6 +58,20 @@ class Sink:
                 self.send_header("content-length", str(len(reply.body)))
                 self.end_headers()
                 self.wfile.write(reply.body)
+
+            def do_GET(self) -> None:
+                # GET /_received?path=/x: the Idempotency-Keys that reached /x, so a process other than the test's
+                # own (a worker under test) can ask the target "did this arrive?", as a `verify` function does.
+                query = parse_qs(urlsplit(self.path).query)
+                path = (query.get("path") or [""])[0]
+                with sink._lock:
+                    keys = sorted({r.headers.get("idempotency-key", "") for r in sink.requests if r.path == path})
+                body = json.dumps({"keys": keys}).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
             def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
                 return
