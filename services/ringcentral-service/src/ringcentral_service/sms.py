@@ -3,20 +3,25 @@
 RingCentral takes no idempotency key for SMS, so what a failure means decides whether another try may send:
 - a 429 or a 5xx answer: RingCentral answered and did not take the message, so the run retries (Retry-After kept);
 - no connection at all: nothing left, so the run retries;
-- a timeout or a connection lost after sending: the SMS may be out. The run goes `dead` with that said, and a
-  person checks the phone's history before replaying it. A doubled text to a customer costs more than a late one.
+- a timeout or a connection lost after sending (or a worker that stopped before recording the answer): the SMS may
+  be out, so the step is *unsure* and its rule is `check`: the next try looks the message up in RingCentral's
+  message store (an outbound SMS from the same number to the same number with the same text, created since the
+  try began) and sends only if it is not there. A doubled text to a customer costs more than a late one.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime, timedelta
 from typing import Any
 
 from redis.exceptions import RedisError
 from zaps import PermanentError, RetryableError, Run
 from zaps.context import Runtime
+from zaps.retry import UnsureError
 
+from ringcentral_service.client import RingCentralClient
 from ringcentral_service.errors import AuthError, NetworkError, RateLimited, RingCentralError, ServerError
 from ringcentral_service.pollers import client_for
 
@@ -25,6 +30,8 @@ logger = logging.getLogger(__name__)
 SMS_PER_MINUTE = 40  # RingCentral's own cap on SMS sending, on top of the Medium group (research §2.7)
 # httpx errors raised before a byte of the request left: the message cannot have been sent.
 _NOT_SENT = ("ConnectError", "ConnectTimeout", "PoolTimeout")
+# The message store's clock and ours may differ a little: look back this much before the try began.
+CLOCK_SLACK = timedelta(minutes=5)
 
 
 async def _within_sms_limit(runtime: Runtime, namespace: str) -> None:
@@ -46,7 +53,7 @@ def as_run_error(error: RingCentralError) -> Exception:
     if isinstance(error, NetworkError):
         if any(name in str(error) for name in _NOT_SENT):
             return RetryableError(str(error))
-        return PermanentError(f"{error}: the SMS may have been sent; check before replaying this run")
+        return UnsureError(f"{error}: the SMS may have been sent")
     if isinstance(error, ServerError):
         return RetryableError(str(error), retry_after=error.retry_after)
     if isinstance(error, AuthError):
@@ -54,8 +61,30 @@ def as_run_error(error: RingCentralError) -> Exception:
     return PermanentError(str(error))
 
 
+async def find_sent_sms(
+    client: RingCentralClient, *, from_number: str, to: str, text: str, since: datetime
+) -> dict[str, Any] | None:
+    """The outbound SMS from `from_number` to `to` with this text created since `since`, if the message store has
+    one (what an unsure send is checked against)."""
+    try:
+        found = await client.message_sync("FSync", date_from=since - CLOCK_SLACK, message_types=("SMS",))
+    except RingCentralError as error:
+        raise as_run_error(error) from None
+    for message in found.records:
+        recipients = [party.get("phoneNumber") for party in message.get("to") or []]
+        if (
+            message.get("direction") == "Outbound"
+            and (message.get("from") or {}).get("phoneNumber") == from_number
+            and to in recipients
+            and message.get("subject") == text
+        ):
+            return {"message_id": message.get("id"), "message_status": message.get("messageStatus")}
+    return None
+
+
 async def send_sms(run: Run, *, step: str, from_number: str, to: str, text: str) -> dict[str, Any]:
-    """Send `text` to `to` once for this run's event; returns RingCentral's message id and status."""
+    """Send `text` to `to` once for this run's event; returns RingCentral's message id and status. An unsure send
+    is checked in the message store before it is sent again."""
     runtime: Runtime = run.runtime
     client = client_for(runtime)
 
@@ -67,4 +96,10 @@ async def send_sms(run: Run, *, step: str, from_number: str, to: str, text: str)
             raise as_run_error(error) from None
         return {"message_id": message.get("id"), "message_status": message.get("messageStatus")}
 
-    return await run.step(step, send, input={"from": from_number, "to": to, "text": text})
+    async def verify(key: str) -> dict[str, Any] | None:
+        since = await run.step_started_at(step)
+        return await find_sent_sms(client, from_number=from_number, to=to, text=text, since=since)
+
+    return await run.step(
+        step, send, input={"from": from_number, "to": to, "text": text}, on_unsure="check", verify=verify
+    )

@@ -388,6 +388,12 @@ async def ledger_resend(conn: Conn, *, key: str) -> None:
     )
 
 
+async def ledger_started_at(conn: Conn, *, key: str) -> datetime | None:
+    cursor = await conn.execute("SELECT started_at FROM zaps_ledger WHERE idempotency_key = %s", (key,))
+    row = await cursor.fetchone()
+    return row["started_at"] if row else None
+
+
 async def ledger_complete(conn: Conn, *, key: str, output: Any, resolution: str | None = None) -> None:
     await conn.execute(
         "UPDATE zaps_ledger SET status = 'succeeded', output = %s, completed_at = now(), "

@@ -25,7 +25,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal, NoReturn, TypeVar
 
 from zaps.actions import Actions
@@ -202,6 +202,12 @@ class Run:
             await self._record(name, "unsure", input, None, message, started, conn=conn)
         if rule == "hold":
             raise NeedsReview(name, str(error)) from None
+
+    async def step_started_at(self, name: str) -> datetime:
+        """When the latest try of this step began (for a `verify` function: what happened after it can be ours)."""
+        async with self._database.connection() as conn:
+            started = await repository.ledger_started_at(conn, key=self.idempotency_key(name))
+        return started or datetime.now(UTC)
 
     async def webhook(
         self,
