@@ -20,3 +20,43 @@ async def test_a_stuck_run_says_so_and_can_be_replayed(console_settings, databas
         assert conn.execute("SELECT status FROM zaps_run WHERE id = %s", (run_id,)).fetchone() == {"status": "queued"}
         jobs = conn.execute("SELECT count(*) AS n FROM procrastinate_jobs WHERE status = 'todo'").fetchone()
     assert jobs == {"n": 1}
+
+
+def hold(database_url: str, automation: str) -> int:
+    """A run held for review, as a worker leaves it: its step `notify` sent and unsure in the ledger."""
+    run_id = add_run(database_url, automation, "needs_review", error="NeedsReview: step 'notify' is unsure")
+    with connect(database_url) as conn:
+        conn.execute(
+            "INSERT INTO zaps_ledger (automation, event_id, step, idempotency_key, status) "
+            "SELECT automation, event_id, 'notify', automation || '/' || event_id || '/notify', 'unsure' "
+            "FROM zaps_run WHERE id = %s",
+            (run_id,),
+        )
+    return run_id
+
+
+async def test_a_run_that_needs_review_offers_send_again_and_mark_as_done(console_settings, database_url):
+    add_automation(database_url, "shop.orders")
+    again, done = hold(database_url, "shop.orders"), hold(database_url, "shop.orders")
+    async with running(service.create_app(console_settings())) as client:
+        await sign_in(client)
+        listed = await client.get(f"{PREFIX}/runs", params={"status": "needs_review"}, headers=HTML)
+        page = await client.get(f"{PREFIX}/runs/{again}", headers=HTML)
+        token = await page_token(client, f"/runs/{again}")
+        sent = await client.post(f"{PREFIX}/runs/{again}/send-again", data={"csrf_token": token})
+        marked = await client.post(f"{PREFIX}/runs/{done}/mark-done", data={"csrf_token": token})
+        twice = await client.post(f"{PREFIX}/runs/{done}/mark-done", data={"csrf_token": token})
+    assert f"/runs/{again}" in listed.text and f"/runs/{done}" in listed.text
+    assert "Needs review" in page.text and "Send again" in page.text and "Mark as done" in page.text
+    assert sent.headers["location"].endswith("notice=send-again")
+    assert marked.headers["location"].endswith("notice=mark-done")
+    assert twice.headers["location"].endswith("notice=not-held")
+    with connect(database_url) as conn:
+        ledger = conn.execute(
+            "SELECT r.id, l.status, l.resolution FROM zaps_ledger l JOIN zaps_run r "
+            "ON r.automation = l.automation AND r.event_id = l.event_id ORDER BY r.id"
+        ).fetchall()
+        statuses = conn.execute("SELECT status FROM zaps_run ORDER BY id").fetchall()
+    assert [(row["id"], row["status"]) for row in ledger] == [(again, "not_done"), (done, "succeeded")]
+    assert [row["resolution"].split(" (")[0] for row in ledger] == ["send again by console", "mark done by console"]
+    assert statuses == [{"status": "queued"}, {"status": "queued"}]

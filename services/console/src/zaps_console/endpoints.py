@@ -20,7 +20,7 @@ from zaps.errors import NotFound
 
 from zaps_console import passwords, repository, views
 from zaps_console.filters import STATUS_CHOICES, WINDOW_CHOICES, BadFilter, RunFilter
-from zaps_console.sessions import LOGIN_COOKIE, SESSION_COOKIE
+from zaps_console.sessions import LOGIN_COOKIE, SESSION_COOKIE, Session
 from zaps_console.throttle import LoginThrottle
 from zaps_console.web import STATIC, Console, ConsoleDep, FormDep, SessionDep, base_path
 
@@ -340,6 +340,29 @@ async def replay_one(request: Request, runtime: RuntimeDep, session: SessionDep,
         raise NotFound(f"run {run_id} does not exist")
     logger.info("run replayed" if replayed.queued else "run not replayed", extra={"run": run_id})
     return redirect(request, f"/runs/{run_id}?notice={'replayed' if replayed.queued else 'refused'}")
+
+
+@pages.post("/runs/{run_id:int}/send-again")
+async def send_again(request: Request, runtime: RuntimeDep, session: SessionDep, run_id: int) -> Response:
+    return await _settle(request, runtime, session, run_id, "send_again")
+
+
+@pages.post("/runs/{run_id:int}/mark-done")
+async def mark_done(request: Request, runtime: RuntimeDep, session: SessionDep, run_id: int) -> Response:
+    return await _settle(request, runtime, session, run_id, "mark_done")
+
+
+async def _settle(request: Request, runtime: Any, session: Session, run_id: int, decision: str) -> Response:
+    """A run held for review: its unsure step is sent again, or recorded as done; then the run goes on."""
+    try:
+        async with runtime.database.transaction() as conn:
+            replayed = await engine.resolve_held(conn, run_id, decision=decision, by=f"console ({session.username})")
+    except engine.NotHeld:
+        return redirect(request, f"/runs/{run_id}?notice=not-held")
+    for queue in replayed.queues:
+        runtime.wakeup.request(queue)
+    logger.info("held run settled", extra={"run": run_id, "decision": decision})
+    return redirect(request, f"/runs/{run_id}?notice={decision.replace('_', '-')}")
 
 
 # --- the console's own JSON API and static files -----------------------------------------------------------------

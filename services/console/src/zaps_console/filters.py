@@ -10,7 +10,7 @@ from zaps.engine.admin import parse_since
 
 from zaps_console import views
 
-STATUS_CHOICES = ["dead", "retrying", "running", "queued", "paused", "succeeded", "filtered"]
+STATUS_CHOICES = ["dead", "needs_review", "retrying", "running", "queued", "paused", "succeeded", "filtered"]
 WINDOW_CHOICES = [
     ("", "Any time"),
     ("1h", "Last hour"),

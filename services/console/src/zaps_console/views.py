@@ -26,6 +26,12 @@ STATUSES: dict[str, StatusLook] = {
     "succeeded": StatusLook("Succeeded", "ok", "✓", "The automation ran to the end"),
     "filtered": StatusLook("Filtered", "muted", "⊘", "The automation chose not to act on this event"),
     "dead": StatusLook("Dead", "bad", "✕", "Failed for good: every attempt was used, or the error was permanent"),
+    "needs_review": StatusLook(
+        "Needs review",
+        "bad",
+        "?",
+        "A step may have happened and its rule is hold: send it again, or mark it as done",
+    ),
     "retrying": StatusLook("Retrying", "warn", "↻", "Failed; another attempt is scheduled"),
     "running": StatusLook("Running", "info", "▶", "An attempt is running now"),
     "queued": StatusLook("Queued", "info", "…", "Waiting for a worker"),
@@ -37,6 +43,8 @@ OUTCOMES: dict[str, StatusLook] = {
     "crashed": StatusLook("Crashed", "bad", "✕", "The worker stopped during this attempt"),
     "failed": StatusLook("Failed", "bad", "✕", "This step raised an error"),
     "reused": StatusLook("Reused", "muted", "=", "Done by an earlier attempt: its recorded output was reused"),
+    "unsure": StatusLook("Unsure", "warn", "?", "Sent, but no answer was recorded: it may have happened"),
+    "verified": StatusLook("Verified", "ok", "✓", "An unsure try was found done at the target: not sent again"),
 }
 
 
