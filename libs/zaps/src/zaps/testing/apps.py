@@ -10,7 +10,8 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import httpx
 from fastapi import FastAPI
@@ -35,30 +36,39 @@ def free_port() -> int:
 
 @contextmanager
 def server_process(
-    service: str, env: dict[str, str], *, port: int | None = None, ready_path: str = "/health"
+    service: str,
+    env: dict[str, str],
+    *,
+    port: int | None = None,
+    ready_path: str = "/health",
+    log_path: Path | None = None,
 ) -> Iterator[dict[str, Any]]:
     """`zaps serve SERVICE` as a real process; waits until `prefix + ready_path` answers, stops it afterwards.
 
     It runs in an empty folder, so a developer's `.env` (real webhook URLs, real credentials) never reaches a test.
+    Its output goes to a pipe, or to `log_path` (appended) for a process that may log more than a pipe holds.
     """
     port = port or free_port()
     full_env = {**os.environ, **env}
     workdir = tempfile.TemporaryDirectory(prefix="zaps-test-server-")
+    output: IO[bytes] | int = log_path.open("ab") if log_path else subprocess.PIPE
     process = subprocess.Popen(
         [sys.executable, "-m", "zaps.cli", "serve", service, "--port", str(port)],
         env=full_env,
         cwd=workdir.name,
-        stdout=subprocess.PIPE,
+        stdout=output,
         stderr=subprocess.STDOUT,
     )
+    if not isinstance(output, int):
+        output.close()  # the child holds its own copy
     base = f"http://127.0.0.1:{port}"
     prefix = env.get("PATH_PREFIX", f"/api/{service}")
     deadline = time.monotonic() + 30
     try:
         while True:
             if process.poll() is not None:
-                output = process.stdout.read().decode() if process.stdout else ""
-                raise RuntimeError(f"server exited with {process.returncode}:\n{output[-4000:]}")
+                said = process.stdout.read().decode() if process.stdout else log_path.read_text() if log_path else ""
+                raise RuntimeError(f"server exited with {process.returncode}:\n{said[-4000:]}")
             try:
                 if httpx.get(base + prefix + ready_path, timeout=1).status_code == 200:
                     break

@@ -20,6 +20,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float = field(default_factory=time.monotonic)
+    status: int = 200  # what the sink answered
 
     @property
     def json(self) -> Any:
@@ -55,9 +56,10 @@ class Sink:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length)
                 with sink._lock:
-                    sink.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
                     scripted = sink._by_path.get(self.path) or sink._script
                     reply = scripted.popleft() if scripted else Reply()
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    sink.requests.append(Received(self.path, headers, body, status=reply.status))
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
                 self.send_response(reply.status)
