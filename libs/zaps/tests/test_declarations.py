@@ -165,5 +165,5 @@ def test_a_poller_naming_a_missing_interval_setting_stops_the_start(write_servic
     """
     service, _ = write_service({"feed": feed}, automations=["feed"])
 
-    with pytest.raises(DeclarationError, match="poller shop.feed: every_setting='feed_every' .* 'feed_every_s'"):
+    with pytest.raises(DeclarationError, match=r"poller shop\.feed: every_setting='feed_every' .* 'feed_every_s'"):
         service.create_app(settings_of(service, make_settings))
