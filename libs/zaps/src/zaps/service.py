@@ -16,22 +16,20 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Generic
+from typing import Any, Generic
 
 import procrastinate
 from fastapi import APIRouter, FastAPI
 
 from zaps import declarations
 from zaps.actions import Actions
+from zaps.context import Runtime
 from zaps.engine import executor
 from zaps.engine.automation import Automation, Handler
 from zaps.engine.repository import RUN_TASK
 from zaps.engine.triggers import Poller, PollFunction, Subscription, Trigger
 from zaps.retry import Backoff
 from zaps.settings import SettingsT, load_settings
-
-if TYPE_CHECKING:  # for annotations only: the runtime holds the service
-    from zaps.context import Runtime
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +54,7 @@ class Service(Generic[SettingsT]):
         self.name: str = fields["service_name"].default
         self.default_prefix: str = fields["path_prefix"].default or f"/api/{self.name}"
         self.title = title or f"{self.name} service"
+        # Where this service was built: its package is what the start-up check reads for unlisted modules.
         self.module = calling_module()
         self.automation_modules = tuple(automations)
         self.routers: list[APIRouter] = []

@@ -26,14 +26,12 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Generic, Literal, NoReturn, TypeVar
+from typing import Any, Generic, Literal, NoReturn, TypeVar
 
+from zaps.context import Runtime
 from zaps.engine import repository
 from zaps.retry import UnsureError
 from zaps.settings import SettingsT
-
-if TYPE_CHECKING:  # for annotations only: the runtime's service imports the executor, which imports this module
-    from zaps.context import Runtime
 
 logger = logging.getLogger(__name__)
 
