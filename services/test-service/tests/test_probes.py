@@ -1,8 +1,13 @@
 """test-service proves each shared part: health, readiness, database and Redis round trips, docs, scheduler."""
 
+import asyncio
+
+import psycopg
+from psycopg.rows import dict_row
 from test_service.service import service
 from test_service.settings import Settings
 from zaps.testing.apps import running
+from zaps.testing.waiting import eventually
 
 
 async def test_every_probe_answers(make_settings):
@@ -24,24 +29,28 @@ async def test_every_probe_answers(make_settings):
     assert db.json()["server_version"]
     assert redis.json()["status"] == "ok"
     assert docs.status_code == 200
-    (job,) = scheduler.json()["jobs"]
-    assert job["name"] == "heartbeat"
-    assert job["cron"] == "* * * * *"
-    assert job["next_run"]
+    (heartbeat,) = scheduler.json()["automations"]
+    assert (heartbeat["name"], heartbeat["kind"]) == ("test.heartbeat", "schedule")
+    assert heartbeat["last_tick"] is None  # no worker, so no tick yet
+    assert heartbeat["next_run"]
 
 
-async def test_scheduler_shows_the_last_run_once_the_worker_ran_a_tick(make_settings):
-    app = service.create_app(make_settings(Settings, heartbeat_cron="* * * * * *"))
+async def test_the_heartbeat_schedule_writes_a_row_per_tick(make_settings, database_url):
+    app = service.create_app(make_settings(Settings, heartbeat_cron="* * * * * *", tick_interval_s=0.1))
     async with running(app) as client:
-        import asyncio
+        heartbeat = await eventually(
+            lambda: client.get("/api/test/scheduler"),
+            lambda answer: (answer.json()["automations"][0]["last_tick"] or {}).get("outcome") == "fired",
+        )
+        rows = await eventually(lambda: asyncio.to_thread(heartbeat_rows, database_url), bool)
+    assert heartbeat.json()["automations"][0]["last_ok"] is not None
+    assert {row["service"] for row in rows} == {"test"}
+    assert len({row["tick_at"] for row in rows}) == len(rows), "one row per tick"
 
-        for _ in range(50):
-            job = (await client.get("/api/test/scheduler")).json()["jobs"][0]
-            if job["last_run"] and job["last_run"]["status"] == "succeeded":
-                break
-            await asyncio.sleep(0.1)
-    assert job["last_run"]["status"] == "succeeded"
-    assert job["last_run"]["finished_at"] is not None
+
+def heartbeat_rows(database_url):
+    with psycopg.connect(database_url, row_factory=dict_row) as conn:
+        return conn.execute("SELECT service, tick_at FROM zaps_heartbeat WHERE job = 'heartbeat'").fetchall()
 
 
 async def test_redis_down_is_a_503_naming_redis_not_a_500(make_settings):

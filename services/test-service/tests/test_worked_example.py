@@ -76,3 +76,13 @@ def test_the_curl_command_in_the_docs_triggers_a_run(database_url):
         assert result.returncode == 0, result.stderr
         assert '"runs":1' in result.stdout.replace(" ", "")
         sync_eventually(lambda: runs(database_url), lambda rows: rows and rows[0]["status"] != "queued")
+
+
+def test_the_docs_show_the_code_as_it_is():
+    """The worked example and the service's list of automation modules, as docs/automations.md prints them."""
+    blocks = re.findall(r"```python\n(.*?)```", DOCS.read_text(), flags=re.S)
+    package = Path(__file__).parents[1] / "src" / "test_service"
+    automation = next(block for block in blocks if "async def big_orders" in block)
+    registration = next(block for block in blocks if "automations=[" in block)
+    assert automation in (package / "automations.py").read_text()
+    assert registration in (package / "service.py").read_text()

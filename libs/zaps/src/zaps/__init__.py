@@ -10,14 +10,13 @@ from zaps.engine.triggers import NewEvent, PollContext, PollResult
 from zaps.engine.triggers import Schedule as schedule
 from zaps.engine.triggers import Webhook as webhook
 from zaps.retry import Backoff, PermanentError, RetryableError
-from zaps.service import JobContext, Service
+from zaps.service import Service
 from zaps.settings import ZapsSettings, load_settings
 
 __all__ = [
     "Backoff",
     "Event",
     "Filtered",
-    "JobContext",
     "NewEvent",
     "PermanentError",
     "PollContext",

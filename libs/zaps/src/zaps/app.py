@@ -41,7 +41,7 @@ from zaps.errors import ZapsError
 from zaps.logging import bound, configure_logging, request_id_var, service_var
 from zaps.migrate import migrate
 from zaps.service import Service
-from zaps.settings import Environment, ZapsSettings
+from zaps.settings import Environment, SettingsT, ZapsSettings
 
 logger = logging.getLogger(__name__)
 FASTAPI_BODY_ERROR = "There was an error parsing the body"
@@ -182,7 +182,7 @@ class RestartPause:
         return pause
 
 
-async def run_worker(service: Service, settings: ZapsSettings, *, pause: RestartPause | None = None) -> None:
+async def run_worker(service: Service[SettingsT], settings: ZapsSettings, *, pause: RestartPause | None = None) -> None:
     """Run the queue worker until cancelled; if it stops for any other reason (the database dropped it), start it
     again after a pause."""
     pause = pause or RestartPause()
@@ -209,8 +209,12 @@ async def run_worker(service: Service, settings: ZapsSettings, *, pause: Restart
         await asyncio.sleep(delay)
 
 
-def create_app(settings: ZapsSettings, *, service: Service, actions: Actions | None = None) -> FastAPI:
-    """The service's app. `actions` replaces the real side effects (tests pass fakes or local servers' URLs)."""
+def create_app(settings: SettingsT, *, service: Service[SettingsT], actions: Actions | None = None) -> FastAPI:
+    """The service's app. `actions` replaces the real side effects (tests pass fakes or local servers' URLs).
+
+    It first loads the service's automation modules and checks its declarations (`Service.load`): a module that
+    declares automations without being listed, or a trigger naming a setting that does not exist, stops here."""
+    service.load()
     configure_logging(service=settings.service_name, level=settings.log_level, secrets=settings.secret_values())
 
     @asynccontextmanager
@@ -238,7 +242,7 @@ def create_app(settings: ZapsSettings, *, service: Service, actions: Actions | N
             wakeup = Wakeup(database)
             wakeup.start()
             stack.push_async_callback(wakeup.stop)
-            runtime = Runtime(
+            runtime: Runtime[SettingsT] = Runtime(
                 service=service,
                 settings=settings,
                 database=database,

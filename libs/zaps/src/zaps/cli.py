@@ -68,8 +68,8 @@ def _cmd_dev(args: argparse.Namespace) -> int:
     services = discover_services()
     apps = {}
     for service in services.values():
-        settings = service.load_settings()
-        apps[settings.path_prefix] = service.create_app(settings)
+        # Each app reads the same environment again (its own settings class), so the prefix read here is its own.
+        apps[service.load_settings().path_prefix] = service.create_app()
     root = f"http://{'localhost' if args.host in ('127.0.0.1', '0.0.0.0') else args.host}:{args.port}"  # noqa: S104
     print("\nZaps is starting. Open:", flush=True)
     for prefix in sorted(apps):

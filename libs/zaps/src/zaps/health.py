@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from zaps import cache
 from zaps.context import Runtime, RuntimeDep
+from zaps.settings import ZapsSettings
 
 router = APIRouter(tags=["health"])
 
@@ -42,7 +43,7 @@ class StalledPolls(Exception):
         super().__init__(", ".join(names))
 
 
-async def polls_fresh(runtime: Runtime) -> float:
+async def polls_fresh(runtime: Runtime[ZapsSettings]) -> float:
     """Each poller has succeeded within three of its intervals (or since this process started)."""
     started = time.perf_counter()
     stalled = []

@@ -1,95 +1,106 @@
-"""A Zaps service: its settings class, HTTP routes, scheduled jobs and automations, in one declared object.
+"""A Zaps service: its settings class, HTTP routes and automations, in one declared object.
 
-A service module builds one `Service` and registers what it does on it; `create_app` turns it into a FastAPI app,
-and `zaps dev` finds every installed service through the `zaps.services` entry point.
+`service.py` builds one `Service`, naming the modules that declare its automations; `create_app` imports them, checks
+what they declare (`zaps.declarations`) and turns it all into a FastAPI app. `zaps dev` finds every installed
+service through the `zaps.services` entry point.
+
+    service = Service(Settings, title="Zaps orders-service", automations=["orders_service.automations"])
+
+`Service[Settings]` is generic in its settings class: the handlers it accepts take `Run[Settings]`, its pollers
+get `PollContext[Settings]`, so mypy checks every `run.settings.<field>` against the class that declares it.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Generic
 
 import procrastinate
 from fastapi import APIRouter, FastAPI
 
+from zaps import declarations
+from zaps.actions import Actions
+from zaps.context import Runtime
 from zaps.engine import executor
 from zaps.engine.automation import Automation, Handler
 from zaps.engine.repository import RUN_TASK
 from zaps.engine.triggers import Poller, PollFunction, Subscription, Trigger
 from zaps.retry import Backoff
-from zaps.settings import ZapsSettings, load_settings
+from zaps.settings import SettingsT, load_settings
 
 logger = logging.getLogger(__name__)
 
-CronHandler = Callable[["JobContext"], Awaitable[None]]
+
+def calling_module() -> str:
+    """The module whose code is building a `Service` (for a subclass, the module of its `__init__`)."""
+    frame = inspect.currentframe()
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back
+    return str(frame.f_globals.get("__name__", "")) if frame is not None else ""
 
 
-@dataclass(frozen=True)
-class JobContext:
-    """What a scheduled job receives: the tick it runs for, and the running service's parts."""
-
-    tick: int  # Unix time of the cron tick this run belongs to
-    runtime: Any  # zaps.context.Runtime (typed loosely to avoid an import cycle)
-
-
-CronSpec = str | Callable[[Any], str]
-
-
-@dataclass
-class ScheduledJob:
-    name: str
-    spec: CronSpec  # a cron string, or a function of the settings that returns one
-    task_name: str
-    task: Any
-    cron: str = ""  # resolved when the service starts
-
-
-class Service:
-    def __init__(self, settings_class: type[ZapsSettings] = ZapsSettings, *, title: str | None = None) -> None:
+class Service(Generic[SettingsT]):
+    def __init__(
+        self, settings_class: type[SettingsT], *, title: str | None = None, automations: Sequence[str] = ()
+    ) -> None:
+        """`automations`: the modules (dotted names, e.g. "orders_service.automations") that declare this service's
+        automations and pollers. They are imported when the app is made; a module of the service's package that
+        declares some without being listed stops the start (`zaps.declarations`)."""
         fields = settings_class.model_fields
         self.settings_class = settings_class
         self.name: str = fields["service_name"].default
         self.default_prefix: str = fields["path_prefix"].default or f"/api/{self.name}"
         self.title = title or f"{self.name} service"
+        # Where this service was built: its package is what the start-up check reads for unlisted modules.
+        self.module = calling_module()
+        self.automation_modules = tuple(automations)
         self.routers: list[APIRouter] = []
-        self.jobs: list[ScheduledJob] = []
         self.readiness_checks: dict[str, Callable[[], Awaitable[float]]] = {}
-        self.automations: dict[str, Automation] = {}
-        self.pollers: dict[str, Poller] = {}
-        self._runtime: Any = None
+        self.automations: dict[str, Automation[SettingsT]] = {}
+        self.pollers: dict[str, Poller[SettingsT]] = {}
+        self._runtime: Runtime[SettingsT] | None = None
+        self._package_checked = False
         # Tasks register on this App at import time; it is opened on the shared pool when the service starts.
         self.queue = procrastinate.App(connector=procrastinate.PsycopgConnector())
 
         async def run_automation(run_id: int) -> None:
-            await executor.execute(self._runtime, run_id)
+            await executor.execute(self.runtime, run_id)
 
         self.queue.task(name=RUN_TASK, queue=f"{self.name}.events", retry=executor.EngineRetry(), pass_context=False)(
             run_automation
         )
 
     @property
-    def pollers_by_source(self) -> dict[str, Poller]:
+    def runtime(self) -> Runtime[SettingsT]:
+        """The running parts, once the app has started (jobs run only then)."""
+        if self._runtime is None:
+            raise RuntimeError(f"the {self.name} service has not started")
+        return self._runtime
+
+    @property
+    def pollers_by_source(self) -> dict[str, Poller[SettingsT]]:
         return {poller.source: poller for poller in self.pollers.values()}
 
     def automation(
         self,
-        trigger: Trigger,
+        trigger: Trigger[SettingsT],
         *,
         name: str | None = None,
         max_attempts: int = 5,
         silent_after: timedelta | None = None,
         backoff: Backoff | None = None,
-    ) -> Callable[[Handler], Handler]:
-        """Declare an automation: `trigger` starts it, the decorated `async def handler(run)` does the work.
+    ) -> Callable[[Handler[SettingsT]], Handler[SettingsT]]:
+        """Declare an automation: `trigger` starts it (a webhook, a schedule, or a poller's events), the decorated
+        `async def handler(run: Run[Settings])` does the work.
 
         `max_attempts` counts every try of a run (retryable failures only); `silent_after` raises the dead-man's
         switch when no event arrived for that long.
         """
 
-        def register(handler: Handler) -> Handler:
+        def register(handler: Handler[SettingsT]) -> Handler[SettingsT]:
             local = (name or handler.__name__).replace("_", "-")
             automation = Automation(
                 service=self.name,
@@ -117,13 +128,13 @@ class Service:
         every: timedelta | None = None,
         every_setting: str | None = None,
         silent_after: timedelta | None = None,
-    ) -> Callable[[PollFunction], Poller]:
+    ) -> Callable[[PollFunction[SettingsT]], Poller[SettingsT]]:
         """Declare a poll: the decorated `async def fetch(poll) -> PollResult` runs every `every` (or every
         `settings.<every_setting>` seconds); automations listen with `trigger=<poller>.on("kind", ...)`."""
         if (every is None) == (every_setting is None):
             raise ValueError("give a poller exactly one of every= or every_setting=")
 
-        def register(fetch: PollFunction) -> Poller:
+        def register(fetch: PollFunction[SettingsT]) -> Poller[SettingsT]:
             poller = Poller(
                 name=name,
                 fetch=fetch,
@@ -140,45 +151,25 @@ class Service:
     @property
     def queues(self) -> list[str]:
         """The job queues this service's worker serves (namespaced, so services share one database safely)."""
-        return [f"{self.name}.schedules", f"{self.name}.events", f"{self.name}.maintenance"]
+        return [f"{self.name}.events", f"{self.name}.maintenance"]
 
     def include_router(self, router: APIRouter) -> None:
         self.routers.append(router)
 
-    def cron(self, schedule: CronSpec, *, name: str | None = None) -> Callable[[CronHandler], CronHandler]:
-        """Run the decorated coroutine on a cron schedule (UTC), once per tick however many replicas run.
+    def load(self) -> None:
+        """Import the modules listed in `automations=` and check what the service declares; `create_app` calls it,
+        so a mistake stops the start. The package's source is read once per service object."""
+        declarations.check(self, scan_package=not self._package_checked)
+        self._package_checked = True
 
-        `schedule` is a cron string (five fields, or six with seconds last), or a function of the settings that
-        returns one, so a setting can change it. procrastinate's periodic deferrer inserts one job per tick, and a
-        unique key in the database refuses the second insert from another process.
-        """
-
-        def register(handler: CronHandler) -> CronHandler:
-            job_name = name or handler.__name__
-            task_name = f"{self.name}.cron.{job_name}"
-
-            async def run(timestamp: int) -> None:
-                await handler(JobContext(tick=timestamp, runtime=self._runtime))
-
-            task = self.queue.task(name=task_name, queue=f"{self.name}.schedules", pass_context=False)(run)
-            self.jobs.append(ScheduledJob(name=job_name, spec=schedule, task_name=task_name, task=task))
-            return handler
-
-        return register
-
-    def load_settings(self, **overrides: Any) -> ZapsSettings:
+    def load_settings(self, **overrides: Any) -> SettingsT:
         return load_settings(self.settings_class, **overrides)
 
-    def create_app(self, settings: ZapsSettings | None = None, *, actions: Any = None) -> FastAPI:
+    def create_app(self, settings: SettingsT | None = None, *, actions: Actions | None = None) -> FastAPI:
         from zaps.app import create_app
 
         return create_app(settings or self.load_settings(), service=self, actions=actions)
 
-    def bind(self, runtime: Any) -> None:
-        """Attach the running parts and register each cron job with its schedule resolved from the settings."""
+    def bind(self, runtime: Runtime[SettingsT]) -> None:
+        """Attach the running parts, which the queue's jobs use."""
         self._runtime = runtime
-        registry = self.queue.periodic_registry
-        for job in self.jobs:
-            job.cron = job.spec if isinstance(job.spec, str) else job.spec(runtime.settings)
-            registry.periodic_tasks.pop((job.task_name, job.name), None)
-            registry.register_task(task=job.task, cron=job.cron, periodic_id=job.name, configure_kwargs={})

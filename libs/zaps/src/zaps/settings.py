@@ -152,7 +152,9 @@ class ZapsSettings(BaseSettings):
         return secrets
 
 
-S = TypeVar("S", bound=ZapsSettings)
+# "A service's own settings class": the library's generic types (`Service`, `Runtime`, `Run`, `PollContext`) carry
+# it, so `run.settings.orders_forward_url` is checked by mypy against the class that declares it.
+SettingsT = TypeVar("SettingsT", bound=ZapsSettings)
 
 
 class SettingsError(SystemExit):
@@ -173,7 +175,7 @@ def describe_error(error: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def load_settings(cls: type[S], **overrides: Any) -> S:
+def load_settings(cls: type[SettingsT], **overrides: Any) -> SettingsT:
     """Build settings from the environment; on a bad value print one line per variable and exit."""
     try:
         return cls(**overrides)

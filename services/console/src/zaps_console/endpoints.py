@@ -14,9 +14,10 @@ from typing import Annotated, Any
 import redis.asyncio as redis
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
-from zaps.context import RedisDep, RuntimeDep
+from zaps.context import RedisDep, Runtime, RuntimeDep
 from zaps.engine import repository as engine
 from zaps.errors import NotFound
+from zaps.settings import ZapsSettings
 
 from zaps_console import passwords, repository, views
 from zaps_console.filters import STATUS_CHOICES, WINDOW_CHOICES, BadFilter, RunFilter
@@ -197,7 +198,7 @@ async def automations(
     return console.render(request, "automations.html", {"automations": rows, "notice": notice})
 
 
-async def _set_paused(request: Request, runtime: Any, name: str, paused: bool) -> Response:
+async def _set_paused(request: Request, runtime: Runtime[ZapsSettings], name: str, paused: bool) -> Response:
     if "\x00" in name:  # no automation has one, and PostgreSQL text cannot hold it
         raise NotFound("automation names hold no NUL character")
     async with runtime.database.transaction() as conn:
@@ -352,7 +353,9 @@ async def mark_done(request: Request, runtime: RuntimeDep, session: SessionDep, 
     return await _settle(request, runtime, session, run_id, "mark_done")
 
 
-async def _settle(request: Request, runtime: Any, session: Session, run_id: int, decision: str) -> Response:
+async def _settle(
+    request: Request, runtime: Runtime[ZapsSettings], session: Session, run_id: int, decision: str
+) -> Response:
     """A run held for review: its unsure step is sent again, or recorded as done; then the run goes on."""
     try:
         async with runtime.database.transaction() as conn:

@@ -5,12 +5,10 @@ It has no automations of its own: it reads and replays the runs of every service
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import FastAPI
 from starlette.middleware import Middleware
+from zaps.actions import Actions
 from zaps.service import Service
-from zaps.settings import ZapsSettings
 
 from zaps_console.endpoints import api, pages
 from zaps_console.gate import SessionGate
@@ -18,13 +16,11 @@ from zaps_console.settings import ConsoleSettings
 from zaps_console.web import Console
 
 
-class ConsoleService(Service):
+class ConsoleService(Service[ConsoleSettings]):
     """A `Service` whose app has the session gate in front of every route (docs and 404s included)."""
 
-    def create_app(self, settings: ZapsSettings | None = None, *, actions: Any = None) -> FastAPI:
+    def create_app(self, settings: ConsoleSettings | None = None, *, actions: Actions | None = None) -> FastAPI:
         settings = settings or self.load_settings()
-        if not isinstance(settings, ConsoleSettings):
-            raise TypeError("the console needs ConsoleSettings")
         app = super().create_app(settings, actions=actions)
         console = Console(settings)
         app.state.console = console

@@ -7,11 +7,13 @@ would have sent instead, under another step name, so a later replay with shadow 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from zaps import PermanentError, Run
 from zaps.engine.triggers import setting_value
+from zaps.service import Service
 
 from ringcentral_service.errors import RingCentralError
 from ringcentral_service.events import CALL_KINDS, parse_time
@@ -98,7 +100,7 @@ def refusal(rule: Rule, rules: RulesFile, payload: dict[str, Any]) -> str | None
     return None
 
 
-async def transcription_text(run: Run) -> str:
+async def transcription_text(run: Run[Settings]) -> str:
     """The voicemail's transcript, fetched once (a ledger step) from the media host."""
     payload = run.event.payload
     uri = payload.get("transcription_uri")
@@ -117,7 +119,7 @@ async def transcription_text(run: Run) -> str:
     return str(fetched["text"])
 
 
-async def _recent_reply(run: Run, step: str, number: str, hours: float) -> datetime | None:
+async def _recent_reply(run: Run[Settings], step: str, number: str, hours: float) -> datetime | None:
     """When this rule last texted `number` (or, in shadow mode, would have) for another event within `hours`."""
     async with run.runtime.database.connection() as conn:
         cursor = await conn.execute(
@@ -132,7 +134,7 @@ async def _recent_reply(run: Run, step: str, number: str, hours: float) -> datet
     return row["at"] if row else None
 
 
-async def _sms_reply(run: Run, rule: Rule, rules: RulesFile, settings: Settings, text: str) -> None:
+async def _sms_reply(run: Run[Settings], rule: Rule, rules: RulesFile, settings: Settings, text: str) -> None:
     reply = rule.sms_reply
     assert reply is not None
     number = (run.event.payload.get("from") or {}).get("number")
@@ -162,16 +164,16 @@ async def _sms_reply(run: Run, rule: Rule, rules: RulesFile, settings: Settings,
             await send_sms(run, step=step, from_number=settings.ringcentral_sms_from, to=number, text=text)
 
 
-async def _shadow(run: Run, action: str, would: dict[str, Any]) -> None:
+async def _shadow(run: Run[Settings], action: str, would: dict[str, Any]) -> None:
     async def record(key: str) -> dict[str, Any]:
         return {"shadow": True, "would": {action: would}}
 
     await run.step(f"shadow-{action.replace('_', '-')}", record, input=would)
 
 
-def handler_for(rule: Rule, rules: RulesFile) -> Any:
-    async def handle(run: Run) -> None:
-        settings = cast(Settings, run.settings)
+def handler_for(rule: Rule, rules: RulesFile) -> Callable[[Run[Settings]], Awaitable[None]]:
+    async def handle(run: Run[Settings]) -> None:
+        settings = run.settings
         payload = run.event.payload
         reason = refusal(rule, rules, payload)
         if reason:
@@ -208,7 +210,7 @@ def handler_for(rule: Rule, rules: RulesFile) -> Any:
     return handle
 
 
-def install(service: Any, rules: RulesFile) -> list[str]:
+def install(service: Service[Settings], rules: RulesFile) -> list[str]:
     """Declare one automation per rule, on the poller its event kind comes from; returns their names."""
     names = []
     for rule in rules.automation:

@@ -9,11 +9,9 @@ setting every simulator path answers 404, so a live deployment exposes nothing o
 
 from __future__ import annotations
 
-from typing import cast
-
 import httpx
 from fastapi import APIRouter, FastAPI, HTTPException, Request
-from zaps.context import Runtime, get_runtime
+from zaps.context import Runtime, runtime_of
 
 from ringcentral_service.settings import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_JWT, Settings
 from ringcentral_service.simulator import Simulator, SimulatorConfig, build_router
@@ -25,7 +23,7 @@ async def _nothing_to_close(simulator: Simulator) -> None:
     return None
 
 
-def simulator_for(runtime: Runtime) -> Simulator:
+def simulator_for(runtime: Runtime[Settings]) -> Simulator:
     """The service's one simulator, shared by its HTTP routes and its own RingCentral client."""
     simulator: Simulator = runtime.resource(
         "ringcentral-simulator",
@@ -36,15 +34,15 @@ def simulator_for(runtime: Runtime) -> Simulator:
 
 
 def demo_simulator(request: Request) -> Simulator:
-    runtime = get_runtime(request)
-    if not cast(Settings, runtime.settings).ringcentral_demo:
+    runtime = runtime_of(Settings)(request)
+    if not runtime.settings.ringcentral_demo:
         raise HTTPException(status_code=404, detail="Not Found")
     return simulator_for(runtime)
 
 
-def transport(runtime: Runtime) -> httpx.AsyncBaseTransport:
+def transport(runtime: Runtime[Settings]) -> httpx.AsyncBaseTransport:
     """The demo client's way to the simulator: a call into this process at the paths the service serves it on."""
-    base = cast(Settings, runtime.settings).path_prefix + PATH
+    base = runtime.settings.path_prefix + PATH
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     app.include_router(build_router(lambda request: simulator_for(runtime), base_path=base), prefix=base)
     return httpx.ASGITransport(app=app)

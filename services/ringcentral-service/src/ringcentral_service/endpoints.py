@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal, cast
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
-from zaps.context import Runtime, RuntimeDep
+from zaps.context import Runtime, runtime_of
 
 from ringcentral_service.rate_limits import RateBudgets, describe
 from ringcentral_service.settings import Settings
@@ -21,7 +21,9 @@ from ringcentral_service.tokens import read_token
 
 router = APIRouter(tags=["ringcentral"])
 
-StreamReporter = Callable[[Runtime], Awaitable[dict[str, Any]]]
+# The running service's parts, with its settings typed as this service's own `Settings`.
+RuntimeDep = Annotated[Runtime[Settings], Depends(runtime_of(Settings))]
+StreamReporter = Callable[[Runtime[Settings]], Awaitable[dict[str, Any]]]
 stream_reporters: dict[str, StreamReporter] = {}
 
 
@@ -56,7 +58,7 @@ class Status(BaseModel):
     streams: dict[str, dict[str, Any]]
 
 
-def shared_store(settings: Settings, runtime: Runtime) -> SharedStore | None:
+def shared_store(settings: Settings, runtime: Runtime[Settings]) -> SharedStore | None:
     """The store the client of these settings uses, or None when no credentials are configured."""
     credentials = settings.ringcentral_credentials()
     if credentials is None:
@@ -67,7 +69,7 @@ def shared_store(settings: Settings, runtime: Runtime) -> SharedStore | None:
 
 @router.get("/status", summary="RingCentral connection: configured, authenticated, rate budget left")
 async def status(runtime: RuntimeDep) -> Status:
-    settings = cast(Settings, runtime.settings)
+    settings = runtime.settings
     store = shared_store(settings, runtime)
     now = time.time()
     authenticated = False

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from zaps import NewEvent, PollContext, PollResult
 from zaps.context import Runtime
+from zaps.service import Service
 
 from ringcentral_service import demo
 from ringcentral_service.client import MAX_SYNC_RECORDS, RingCentralClient, SyncResult
@@ -33,9 +34,9 @@ MESSAGES = "messages"
 MAX_PENDING_VOICEMAILS = 1000  # held in the cursor; beyond this the oldest fire without their transcription
 
 
-def client_for(runtime: Runtime) -> RingCentralClient:
+def client_for(runtime: Runtime[Settings]) -> RingCentralClient:
     """The process's one RingCentral client (its token and rate budgets are shared through Redis anyway)."""
-    settings = cast(Settings, runtime.settings)
+    settings = runtime.settings
 
     async def close(client: RingCentralClient) -> None:
         await client.aclose()
@@ -45,8 +46,7 @@ def client_for(runtime: Runtime) -> RingCentralClient:
             return RingCentralClient.from_settings(settings, runtime.redis, transport=demo.transport(runtime))
         return RingCentralClient.from_settings(settings, runtime.redis)
 
-    client: RingCentralClient = runtime.resource("ringcentral-client", make, close)
-    return client
+    return runtime.resource("ringcentral-client", make, close)
 
 
 def _frame_start(state: dict[str, Any] | None, settings: Settings, now: datetime) -> datetime:
@@ -139,11 +139,11 @@ def _load_pending(state: dict[str, Any] | None) -> dict[str, Pending]:
     return pending
 
 
-def register(service: Any) -> None:
+def register(service: Service[Settings]) -> None:
     """Declare both streams on the service; each polls every RINGCENTRAL_POLL_INTERVAL_SECONDS."""
 
-    async def fetch(poll: PollContext, stream: str) -> PollResult:
-        settings = cast(Settings, poll.runtime.settings)
+    async def fetch(poll: PollContext[Settings], stream: str) -> PollResult:
+        settings = poll.runtime.settings
         if not settings.ringcentral_configured:
             return PollResult(events=(), cursor=poll.cursor)  # the status page says "not configured"
         client = client_for(poll.runtime)
@@ -152,10 +152,10 @@ def register(service: Any) -> None:
             return await poll_calls(client, settings, poll.cursor, now)
         return await poll_messages(client, settings, poll.cursor, now)
 
-    async def calls(poll: PollContext) -> PollResult:
+    async def calls(poll: PollContext[Settings]) -> PollResult:
         return await fetch(poll, CALLS)
 
-    async def messages(poll: PollContext) -> PollResult:
+    async def messages(poll: PollContext[Settings]) -> PollResult:
         return await fetch(poll, MESSAGES)
 
     for stream, fetch_stream in ((CALLS, calls), (MESSAGES, messages)):
@@ -164,7 +164,7 @@ def register(service: Any) -> None:
 
 
 def _reporter(source: str) -> StreamReporter:
-    async def report(runtime: Runtime) -> dict[str, Any]:
+    async def report(runtime: Runtime[Settings]) -> dict[str, Any]:
         """Last poll, its error, the age of the sync token, and the events of the last 24 hours."""
         async with runtime.database.connection() as conn:
             cursor = await conn.execute(

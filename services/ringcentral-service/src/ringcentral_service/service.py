@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
 
 from fastapi import FastAPI
+from zaps.actions import Actions
 from zaps.service import Service
-from zaps.settings import SettingsError, ZapsSettings
+from zaps.settings import SettingsError
 
 from ringcentral_service import automations, demo, pollers
 from ringcentral_service.endpoints import router
@@ -50,17 +50,21 @@ def check_settings(rules: RulesFile, settings: Settings) -> None:
 logger = logging.getLogger(__name__)
 
 
-class RingCentralService(Service):
+class RingCentralService(Service[Settings]):
     """A `Service` that reads the automations file when its app is made, so a mistake stops start-up."""
 
     def __init__(self) -> None:
-        super().__init__(Settings, title="Zaps ringcentral-service")
+        # Both modules declare on this service through functions called below (`pollers.register`) and in
+        # `create_app` (`automations.install`); listed, so the start-up check knows they belong.
+        super().__init__(
+            Settings,
+            title="Zaps ringcentral-service",
+            automations=["ringcentral_service.pollers", "ringcentral_service.automations"],
+        )
         self.rule_automations: list[str] = []
 
-    def create_app(self, settings: ZapsSettings | None = None, *, actions: Any = None) -> FastAPI:
+    def create_app(self, settings: Settings | None = None, *, actions: Actions | None = None) -> FastAPI:
         settings = settings or self.load_settings()
-        if not isinstance(settings, Settings):
-            raise TypeError("ringcentral-service needs its own Settings")
         try:
             rules = load_rules(settings.ringcentral_automations_file)
             check_settings(rules, settings)

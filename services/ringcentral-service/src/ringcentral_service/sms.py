@@ -24,6 +24,7 @@ from zaps.retry import UnsureError
 from ringcentral_service.client import RingCentralClient
 from ringcentral_service.errors import AuthError, NetworkError, RateLimited, RingCentralError, ServerError
 from ringcentral_service.pollers import client_for
+from ringcentral_service.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ _NOT_SENT = ("ConnectError", "ConnectTimeout", "PoolTimeout")
 CLOCK_SLACK = timedelta(minutes=5)
 
 
-async def _within_sms_limit(runtime: Runtime, namespace: str) -> None:
+async def _within_sms_limit(runtime: Runtime[Settings], namespace: str) -> None:
     """Count this send in the current minute, shared by every worker; past the cap, wait for the next minute."""
     minute = int(time.time() // 60)
     key = f"{namespace}:sms-window:{minute}"
@@ -82,10 +83,10 @@ async def find_sent_sms(
     return None
 
 
-async def send_sms(run: Run, *, step: str, from_number: str, to: str, text: str) -> dict[str, Any]:
+async def send_sms(run: Run[Settings], *, step: str, from_number: str, to: str, text: str) -> dict[str, Any]:
     """Send `text` to `to` once for this run's event; returns RingCentral's message id and status. An unsure send
     is checked in the message store before it is sent again."""
-    runtime: Runtime = run.runtime
+    runtime = run.runtime
     client = client_for(runtime)
 
     async def send(key: str) -> dict[str, Any]:

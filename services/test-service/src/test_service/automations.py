@@ -8,10 +8,11 @@ ORDERS_FORWARD_URL. docs/automations.md walks through it line by line.
 from zaps import Run, webhook
 
 from test_service.service import service
+from test_service.settings import Settings
 
 
 @service.automation(webhook(secret_setting="orders_webhook_secret"), max_attempts=5)
-async def big_orders(run: Run) -> None:
+async def big_orders(run: Run[Settings]) -> None:
     order = run.event.payload
     total = float(order.get("total", 0))
     if total < run.settings.orders_minimum_total:

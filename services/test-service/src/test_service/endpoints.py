@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from zaps.context import DatabaseDep, RedisDep, RuntimeDep
-from zaps.scheduler import describe_jobs, describe_timers
+from zaps.scheduler import describe_timers
 
 router = APIRouter(tags=["probes"])
 logger = logging.getLogger(__name__)
@@ -56,11 +56,11 @@ async def redis_round_trip(redis: RedisDep) -> dict[str, Any]:
     return {"status": "ok" if got == value else "mismatch", "latency_ms": round(latency, 2)}
 
 
-@router.get("/scheduler", summary="Each scheduled job with its last and next run")
+@router.get("/scheduler", summary="Each schedule (and poll) with its last and next run")
 async def scheduler(runtime: RuntimeDep) -> dict[str, Any]:
-    """`jobs`: cron jobs of the service (procrastinate periodic tasks); `automations`: the engine's schedules and
-    polls that start automations."""
-    return {"jobs": await describe_jobs(runtime), "automations": await describe_timers(runtime)}
+    """`automations`: the engine's schedules and polls that start automations (the heartbeat among them), each with
+    its last tick and how it went."""
+    return {"automations": await describe_timers(runtime)}
 
 
 @router.post(

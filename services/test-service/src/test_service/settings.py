@@ -7,7 +7,7 @@ from zaps.settings import ZapsSettings
 class Settings(ZapsSettings):
     service_name: str = "test"
     path_prefix: str = "/api/test"
-    heartbeat_cron: str = Field(default="* * * * *", description="When the heartbeat job runs (UTC cron)")
+    heartbeat_cron: str = Field(default="* * * * *", description="When the heartbeat schedule fires (UTC cron)")
     # The worked example (automations.py): a signed webhook in, big orders out to ORDERS_FORWARD_URL.
     orders_webhook_secret: SecretStr = Field(default=SecretStr("changeme"), description="Signs /hooks/big-orders")
     orders_forward_url: str = Field(

@@ -15,9 +15,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from zaps import signing
-from zaps.context import RuntimeDep, get_runtime
+from zaps.context import Runtime, RuntimeDep, get_runtime
 from zaps.engine import repository
 from zaps.errors import Conflict, NotFound, Unauthorized
+from zaps.settings import ZapsSettings
 
 RunStatus = Literal["queued", "running", "succeeded", "filtered", "retrying", "dead", "paused", "needs_review"]
 _DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
@@ -177,7 +178,7 @@ async def mark_done(runtime: RuntimeDep, run_id: int) -> dict[str, Any]:
     return await _settle(runtime, run_id, "mark_done")
 
 
-async def _settle(runtime: Any, run_id: int, decision: str) -> dict[str, Any]:
+async def _settle(runtime: Runtime[ZapsSettings], run_id: int, decision: str) -> dict[str, Any]:
     if not 0 < run_id < 2**62:
         raise NotFound(f"run {run_id} does not exist")
     try:
@@ -216,7 +217,7 @@ async def resume(runtime: RuntimeDep, name: Name) -> dict[str, Any]:
     return await _set_paused(runtime, name, False)
 
 
-async def _set_paused(runtime: Any, name: str, paused: bool) -> dict[str, Any]:
+async def _set_paused(runtime: Runtime[ZapsSettings], name: str, paused: bool) -> dict[str, Any]:
     async with runtime.database.transaction() as conn:
         try:
             queued = await repository.set_paused(conn, name, paused)

@@ -24,6 +24,9 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from zaps.context import Runtime
+from zaps.settings import SettingsT, ZapsSettings
+
 logger = logging.getLogger(__name__)
 
 MAX_RETRY_PAUSE_S = 3600
@@ -46,13 +49,13 @@ RETURNING automation, kind, window_start, detail, payload, channels_done, attemp
 """
 
 
-def _names(runtime: Any) -> list[str]:
+def _names(runtime: Runtime[SettingsT]) -> list[str]:
     """What this service alerts about: its automations, and its pollers (a silent poller alerts on its source)."""
     service = runtime.service
     return [*service.automations, *(poller.source for poller in service.pollers.values())]
 
 
-async def send(runtime: Any, *, automation: str, kind: str, text: str, detail: dict[str, Any]) -> bool:
+async def send(runtime: Runtime[SettingsT], *, automation: str, kind: str, text: str, detail: dict[str, Any]) -> bool:
     """Record and send an alert unless this window already had one; returns whether it was new. Delivery failures
     are retried later by housekeeping and never raised: an alert must not break what caused it."""
     async with runtime.database.transaction() as conn:
@@ -64,7 +67,7 @@ async def send(runtime: Any, *, automation: str, kind: str, text: str, detail: d
     return True
 
 
-async def silent_trigger(runtime: Any, *, automation: str, silent_for_s: float, limit_s: float) -> bool:
+async def silent_trigger(runtime: Runtime[SettingsT], *, automation: str, silent_for_s: float, limit_s: float) -> bool:
     text = (
         f"Zaps: {automation} has had no event for {silent_for_s / 60:.0f} min "
         f"(it may be silent for {limit_s / 60:.0f} min). Is its trigger still working?"
@@ -72,7 +75,7 @@ async def silent_trigger(runtime: Any, *, automation: str, silent_for_s: float, 
     return await send(runtime, automation=automation, kind="silent_trigger", text=text, detail={})
 
 
-async def send_dead_run_alerts(runtime: Any) -> int:
+async def send_dead_run_alerts(runtime: Runtime[SettingsT]) -> int:
     """One alert per automation whose dead runs have waited `alert_gather_s`, listing every one; returns how many
     alerts went out."""
     settings = runtime.settings
@@ -113,7 +116,7 @@ async def send_dead_run_alerts(runtime: Any) -> int:
 
 
 def _describe_dead_runs(
-    settings: Any, automation: str, runs: list[tuple[int, str | None]], held: list[int]
+    settings: ZapsSettings, automation: str, runs: list[tuple[int, str | None]], held: list[int]
 ) -> tuple[str, Any]:
     """The alert for an automation's dead runs and its runs held for review (a step that may have happened)."""
     console = settings.console_url.rstrip("/")
@@ -155,7 +158,7 @@ def _describe_dead_runs(
     return "\n".join(lines), payload
 
 
-async def retry_undelivered(runtime: Any) -> int:
+async def retry_undelivered(runtime: Runtime[SettingsT]) -> int:
     """Try again each alert whose delivery failed and whose pause is over; returns how many were tried."""
     async with runtime.database.connection() as conn:
         cursor = await conn.execute(
@@ -176,7 +179,7 @@ async def retry_undelivered(runtime: Any) -> int:
     return len(due)
 
 
-async def deliver(runtime: Any, alert: dict[str, Any]) -> bool:
+async def deliver(runtime: Runtime[SettingsT], alert: dict[str, Any]) -> bool:
     """Send to every channel that has not taken this alert yet; record the outcome. Returns whether all took it."""
     settings = runtime.settings
     channels = _channels(runtime, alert)
@@ -237,7 +240,7 @@ async def deliver(runtime: Any, alert: dict[str, Any]) -> bool:
     return False
 
 
-def _channels(runtime: Any, alert: dict[str, Any]) -> list[tuple[str, Callable[[], Awaitable[Any]]]]:
+def _channels(runtime: Runtime[SettingsT], alert: dict[str, Any]) -> list[tuple[str, Callable[[], Awaitable[Any]]]]:
     """The configured channels that have not taken this alert yet, each as a call that sends it."""
     settings, actions = runtime.settings, runtime.actions
     text: str = alert["detail"] or ""
@@ -257,7 +260,7 @@ def _channels(runtime: Any, alert: dict[str, Any]) -> list[tuple[str, Callable[[
     return [(name, sending) for name, sending in channels if name not in alert["channels_done"]]
 
 
-async def _claim(conn: Any, runtime: Any, *, automation: str, kind: str) -> dict[str, Any] | None:
+async def _claim(conn: Any, runtime: Runtime[SettingsT], *, automation: str, kind: str) -> dict[str, Any] | None:
     cursor = await conn.execute(
         _CLAIM, {"automation": automation, "kind": kind, "window": runtime.settings.alert_window_s, "lease": LEASE_S}
     )
@@ -283,7 +286,7 @@ async def _fill(
     return alert
 
 
-async def _record(runtime: Any, key: dict[str, Any], assignments: str, **values: Any) -> None:
+async def _record(runtime: Runtime[SettingsT], key: dict[str, Any], assignments: str, **values: Any) -> None:
     """Write a delivery's outcome (`assignments`: our own SQL text above, never input)."""
     async with runtime.database.connection() as conn:
         query = sql.SQL(

@@ -4,23 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias
 
 from zaps.engine.triggers import Poller, Schedule, Subscription, Trigger, Webhook
 from zaps.retry import Backoff
+from zaps.settings import SettingsT
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # for annotations only: run.py imports the repository, which imports this module
     from zaps.engine.run import Run
 
-Handler = Callable[["Run"], Awaitable[None]]
+# `async def handler(run: Run[Settings]) -> None`: what an automation runs for each event.
+Handler: TypeAlias = Callable[["Run[SettingsT]"], Awaitable[None]]
 
 
 @dataclass
-class Automation:
+class Automation(Generic[SettingsT]):
     service: str
     local_name: str
-    trigger: Trigger
-    handler: Handler
+    trigger: Trigger[SettingsT]
+    handler: Handler[SettingsT]
     max_attempts: int = 5
     silent_after_s: float | None = None
     backoff: Backoff = field(default_factory=Backoff)
@@ -43,6 +45,11 @@ class Automation:
         if isinstance(self.trigger, Subscription) and self.trigger.kinds:
             return list(self.trigger.kinds)
         return None
+
+    def setting_names(self) -> dict[str, str]:
+        """The settings its trigger reads, by option (`secret_setting`, `cron_setting`, `every_setting`…)."""
+        trigger = self.trigger
+        return trigger.poller.setting_names() if isinstance(trigger, Subscription) else trigger.setting_names()
 
     def describe_trigger(self) -> dict[str, Any]:
         trigger = self.trigger

@@ -20,11 +20,13 @@ from typing import Any
 import procrastinate
 from procrastinate.jobs import Job
 
+from zaps.context import Runtime
 from zaps.db import in_transaction_with_retries
 from zaps.engine import repository
 from zaps.engine.run import Event, Filtered, NeedsReview, Run
 from zaps.logging import bound, event_id_var, run_id_var
 from zaps.retry import is_retryable, retry_after_of
+from zaps.settings import SettingsT
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +54,7 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"[:4000]
 
 
-async def execute(runtime: Any, run_id: int) -> None:
+async def execute(runtime: Runtime[SettingsT], run_id: int) -> None:
     automations = runtime.service.automations
     claimed = await in_transaction_with_retries(
         runtime.database,
@@ -81,9 +83,6 @@ async def execute(runtime: Any, run_id: int) -> None:
                 headers=row["headers"],
                 received_at=row["received_at"],
             ),
-            database=runtime.database,
-            actions=runtime.actions,
-            settings=runtime.settings,
             runtime=runtime,
         )
         try:
@@ -116,7 +115,7 @@ async def execute(runtime: Any, run_id: int) -> None:
             logger.info("run succeeded", extra={"automation": automation.name, "attempt": claimed["attempts"]})
 
 
-async def _finish(runtime: Any, run_id: int, **outcome: Any) -> None:
+async def _finish(runtime: Runtime[SettingsT], run_id: int, **outcome: Any) -> None:
     await in_transaction_with_retries(
         runtime.database, lambda conn: repository.finish_run(conn, run_id, **outcome), what="finish run"
     )

@@ -12,19 +12,20 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
 
 from procrastinate.jobs import Status
 
+from zaps.context import Runtime
 from zaps.engine import alerts, repository
 from zaps.engine.repository import RUN_TASK
+from zaps.settings import SettingsT
 
 logger = logging.getLogger(__name__)
 
 PRUNE_BATCH = 5000  # rows per statement, so a large backlog never holds a long lock
 
 
-async def run_all(runtime: Any) -> None:
+async def run_all(runtime: Runtime[SettingsT]) -> None:
     chores = (
         recover_stalled_jobs,
         recover_orphaned_runs,
@@ -41,13 +42,13 @@ async def run_all(runtime: Any) -> None:
             logger.exception("housekeeping chore failed", extra={"chore": chore.__name__})
 
 
-async def analyze_queue(runtime: Any) -> None:
+async def analyze_queue(runtime: Runtime[SettingsT]) -> None:
     """Fresh statistics for the job queue's fetch query, even where autovacuum is off (migration 0004 says why)."""
     async with runtime.database.connection() as conn:
         await conn.execute("ANALYZE procrastinate_jobs")
 
 
-async def recover_stalled_jobs(runtime: Any) -> int:
+async def recover_stalled_jobs(runtime: Runtime[SettingsT]) -> int:
     """procrastinate leaves the jobs of a killed worker `doing` for ever; put them back in the queue (a job that
     keeps killing its worker is parked as failed, and its run marked dead)."""
     manager = runtime.queue.job_manager
@@ -69,7 +70,7 @@ async def recover_stalled_jobs(runtime: Any) -> int:
     return recovered
 
 
-async def recover_orphaned_runs(runtime: Any) -> dict[str, int]:
+async def recover_orphaned_runs(runtime: Runtime[SettingsT]) -> dict[str, int]:
     """Queue again the runs left active by a job that failed or vanished (a database error while claiming or
     finishing the run outlasted the executor's retries); dead, and alerted, after `max_job_recoveries`."""
     counts = {"requeued": 0, "dead": 0}
@@ -91,7 +92,7 @@ async def recover_orphaned_runs(runtime: Any) -> dict[str, int]:
     return counts
 
 
-async def check_silent_triggers(runtime: Any) -> list[str]:
+async def check_silent_triggers(runtime: Runtime[SettingsT]) -> list[str]:
     """The dead-man's switch: an automation that declared `silent_after` and has had no event for longer (counted
     from its last event, or from when its code last started), or a poller that has not succeeded for longer than
     its `silent_after` (default: three intervals)."""
@@ -126,7 +127,7 @@ async def check_silent_triggers(runtime: Any) -> list[str]:
     return alerted
 
 
-async def prune(runtime: Any) -> dict[str, int]:
+async def prune(runtime: Runtime[SettingsT]) -> dict[str, int]:
     """Delete succeeded and filtered runs after `run_retention_days`, dead ones after `dead_retention_days`, the
     events no run needs any more, and finished queue jobs."""
     settings = runtime.settings

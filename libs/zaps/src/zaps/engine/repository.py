@@ -12,6 +12,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
 
 from zaps.engine.automation import Automation
+from zaps.settings import SettingsT
 
 Conn = AsyncConnection[Any]
 
@@ -38,7 +39,7 @@ def events_queue(service: str) -> str:
 # --- automations -------------------------------------------------------------------------------------------------
 
 
-async def register_automations(conn: Conn, service: str, automations: Sequence[Automation]) -> None:
+async def register_automations(conn: Conn, service: str, automations: Sequence[Automation[SettingsT]]) -> None:
     """Record what this service runs (the console and the CLI read it), keeping each automation's pause switch."""
     for automation in automations:
         await conn.execute(

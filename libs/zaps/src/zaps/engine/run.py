@@ -26,12 +26,12 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, NoReturn, TypeVar
+from typing import Any, Generic, Literal, NoReturn, TypeVar
 
-from zaps.actions import Actions
-from zaps.db import Database
+from zaps.context import Runtime
 from zaps.engine import repository
 from zaps.retry import UnsureError
+from zaps.settings import SettingsT
 
 logger = logging.getLogger(__name__)
 
@@ -84,28 +84,22 @@ def capped(value: Any, limit: int = MAX_RECORDED_BYTES) -> Any:
     return {"truncated": True, "bytes": len(text), "head": text[:limit]}
 
 
-class Run:
+class Run(Generic[SettingsT]):
+    """One run of an automation. Write the handler as `async def handler(run: Run[Settings]) -> None`, with the
+    service's own settings class, so mypy checks each `run.settings.<field>` it reads."""
+
     def __init__(
-        self,
-        *,
-        run_id: int,
-        automation: str,
-        attempt: int,
-        event: Event,
-        database: Database,
-        actions: Actions,
-        settings: Any,
-        runtime: Any = None,
+        self, *, run_id: int, automation: str, attempt: int, event: Event, runtime: Runtime[SettingsT]
     ) -> None:
         self.id = run_id
         self.automation = automation
         self.attempt = attempt
         self.event = event
-        self.settings = settings
-        self.actions = actions
-        self.runtime = runtime  # zaps.context.Runtime: the service's own resources (an API client, say)
+        self.settings: SettingsT = runtime.settings
+        self.actions = runtime.actions
+        self.runtime = runtime  # the service's own resources (an API client, say) and the database
         self.log = logging.getLogger(f"zaps.run.{automation}")
-        self._database = database
+        self._database = runtime.database
 
     def filter(self, reason: str) -> NoReturn:
         """Stop here: the run is `filtered`, not failed, and the reason shows in its history."""

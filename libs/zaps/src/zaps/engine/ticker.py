@@ -9,17 +9,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Generic
 from zoneinfo import ZoneInfo
 
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from zaps.context import Runtime
 from zaps.engine import housekeeping, repository
 from zaps.engine.automation import Automation
 from zaps.engine.run import capped
-from zaps.engine.triggers import PollContext, Poller, Schedule
+from zaps.engine.triggers import NewEvent, PollContext, Poller, Schedule
 from zaps.retry import retry_after_of
+from zaps.settings import SettingsT
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +34,7 @@ def housekeeping_timer(service: str) -> str:
     return f"{service}.housekeeping"
 
 
-async def register_timers(runtime: Any) -> None:
+async def register_timers(runtime: Runtime[SettingsT]) -> None:
     """Create the timers this service owns (existing ones keep their due time and cursor)."""
     service = runtime.service
     now = datetime.now(UTC)
@@ -50,8 +52,8 @@ async def register_timers(runtime: Any) -> None:
         )
 
 
-class Ticker:
-    def __init__(self, runtime: Any) -> None:
+class Ticker(Generic[SettingsT]):
+    def __init__(self, runtime: Runtime[SettingsT]) -> None:
         self.runtime = runtime
         self.polls_in_flight: dict[str, asyncio.Task[None]] = {}
         self.woken: set[str] = set()  # queues given jobs by the schedule transaction in progress
@@ -96,7 +98,9 @@ class Ticker:
         for queue in self.woken:  # after the commit: the workers then find the jobs
             self.runtime.wakeup.request(queue)
 
-    async def _fire(self, conn: repository.Conn, automation: Automation, schedule: Schedule, tick: datetime) -> None:
+    async def _fire(
+        self, conn: repository.Conn, automation: Automation[SettingsT], schedule: Schedule, tick: datetime
+    ) -> None:
         now = datetime.now(UTC)
         event_id = None
         if now - tick > LATE_LIMIT:
@@ -170,7 +174,7 @@ class Ticker:
                     self.poll(poller, timer["cursor"], timer["version"]), name=f"poll {timer['name']}"
                 )
 
-    async def poll(self, poller: Poller, cursor: Any, version: int) -> None:
+    async def poll(self, poller: Poller[SettingsT], cursor: Any, version: int) -> None:
         """Fetch, then store the events and the new cursor in one transaction (or neither)."""
         try:
             result = await poller.fetch(PollContext(cursor=cursor, runtime=self.runtime))
@@ -196,7 +200,7 @@ class Ticker:
         if events:
             logger.info("poll stored events", extra={"poller": poller.source, "found": len(events), "new": new})
 
-    async def _store(self, poller: Poller, version: int, cursor: Any, events: list[Any]) -> int | None:
+    async def _store(self, poller: Poller[SettingsT], version: int, cursor: Any, events: list[NewEvent]) -> int | None:
         """The new cursor and the events, in one transaction; None if another replica moved the cursor first."""
         async with self.runtime.database.transaction() as conn:
             moved = await conn.execute(
@@ -225,7 +229,7 @@ class Ticker:
             self.runtime.wakeup.request(queue)
         return new
 
-    async def _poll_failed(self, poller: Poller, error: Exception) -> None:
+    async def _poll_failed(self, poller: Poller[SettingsT], error: Exception) -> None:
         logger.warning("poll failed", extra={"poller": poller.source, "error": f"{type(error).__name__}: {error}"})
         wait = retry_after_of(error)
         async with self.runtime.database.connection() as conn:

@@ -9,20 +9,29 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeAlias
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
+from pydantic import SecretStr
+
+from zaps.context import Runtime
+from zaps.settings import SettingsT, ZapsSettings
 
 DEFAULT_BODY_LIMIT = 1024 * 1024  # 1 MiB: larger webhook bodies get a 413
 
 
-def setting_value(settings: Any, name: str | None) -> Any:
-    """A trigger names a settings field (e.g. "orders_webhook_secret") instead of holding a secret itself."""
+def setting_value(settings: ZapsSettings, name: str | None) -> str | None:
+    """A trigger names a settings field (e.g. "orders_webhook_secret") instead of holding a secret itself: this is
+    that field's value as text (a secret revealed), or None when the field is unset.
+
+    The names are checked against the settings class when the service starts (`zaps.declarations`)."""
     if name is None:
         return None
     value = getattr(settings, name)
-    return value.get_secret_value() if hasattr(value, "get_secret_value") else value
+    if value is None:
+        return None
+    return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,11 @@ class Webhook:
     def __post_init__(self) -> None:
         if (self.secret_setting is None) == (self.token_setting is None):
             raise ValueError("a webhook needs exactly one of secret_setting (HMAC) or token_setting (shared token)")
+
+    def setting_names(self) -> dict[str, str]:
+        """The settings this trigger reads, by option: checked against the settings class at start."""
+        named = {"secret_setting": self.secret_setting, "token_setting": self.token_setting}
+        return {option: name for option, name in named.items() if name}
 
     def describe(self) -> dict[str, Any]:
         return {"type": "webhook", "auth": "hmac" if self.secret_setting else "token"}
@@ -62,13 +76,16 @@ class Schedule:
             raise ValueError(f"not a valid cron expression: {self.cron!r}")
         ZoneInfo(self.timezone)  # raises for an unknown zone, at import time rather than at the first tick
 
-    def expression(self, settings: Any) -> str:
+    def setting_names(self) -> dict[str, str]:
+        return {"cron_setting": self.cron_setting} if self.cron_setting else {}
+
+    def expression(self, settings: ZapsSettings) -> str:
         cron = self.cron or str(setting_value(settings, self.cron_setting))
         if not croniter.is_valid(cron):
             raise ValueError(f"{(self.cron_setting or 'cron').upper()} is not a valid cron expression: {cron!r}")
         return cron
 
-    def next_after(self, moment: datetime, settings: Any) -> datetime:
+    def next_after(self, moment: datetime, settings: ZapsSettings) -> datetime:
         local = moment.astimezone(ZoneInfo(self.timezone))
         following: datetime = croniter(self.expression(settings), local).get_next(datetime)
         return following
@@ -94,26 +111,31 @@ class PollResult:
 
 
 @dataclass(frozen=True)
-class PollContext:
-    cursor: Any  # what the last successful poll returned (None the first time)
-    runtime: Any  # zaps.context.Runtime
+class PollContext(Generic[SettingsT]):
+    """What a poller's `fetch` receives; `PollContext[Settings]` types `poll.runtime.settings` as the service's."""
+
+    cursor: Any  # what the last successful poll returned (None the first time): any JSON value the poller chose
+    runtime: Runtime[SettingsT]
 
 
-PollFunction = Callable[[PollContext], Awaitable[PollResult]]
+PollFunction: TypeAlias = Callable[[PollContext[SettingsT]], Awaitable[PollResult]]
 
 
 @dataclass
-class Poller:
+class Poller(Generic[SettingsT]):
     """A source fed by calling `fetch` every `every_s` seconds (or the value of the settings field `every_setting`)."""
 
     name: str
-    fetch: PollFunction
+    fetch: PollFunction[SettingsT]
     every_s: float | None = None
     every_setting: str | None = None
     silent_after_s: float | None = None  # a poll that has not succeeded for this long is "stalled"
     service: str = ""
 
-    def interval(self, settings: Any) -> float:
+    def setting_names(self) -> dict[str, str]:
+        return {"every_setting": self.every_setting} if self.every_setting else {}
+
+    def interval(self, settings: ZapsSettings) -> float:
         value = setting_value(settings, self.every_setting) if self.every_setting else self.every_s
         if value is None:
             raise ValueError(f"poller {self.name} has no interval")
@@ -123,7 +145,7 @@ class Poller:
     def source(self) -> str:
         return f"{self.service}.{self.name}"
 
-    def on(self, *kinds: str) -> Subscription:
+    def on(self, *kinds: str) -> Subscription[SettingsT]:
         """Listen to this poller's events, only those of `kinds` if given."""
         return Subscription(poller=self, kinds=tuple(kinds) or None)
 
@@ -132,9 +154,11 @@ class Poller:
 
 
 @dataclass(frozen=True)
-class Subscription:
-    poller: Poller
+class Subscription(Generic[SettingsT]):
+    poller: Poller[SettingsT]
     kinds: tuple[str, ...] | None = field(default=None)
 
 
-Trigger = Webhook | Schedule | Poller | Subscription
+# What `service.automation(...)` accepts; a poller (or a subscription to one) carries the service's settings class,
+# since its `fetch` receives that service's runtime.
+Trigger: TypeAlias = Webhook | Schedule | Poller[SettingsT] | Subscription[SettingsT]

@@ -22,6 +22,7 @@ from zaps.engine import repository
 from zaps.engine.automation import Automation
 from zaps.engine.triggers import Webhook, setting_value
 from zaps.errors import InvalidPayload, PayloadTooLarge, Unauthorized, ZapsError
+from zaps.settings import SettingsT, ZapsSettings
 
 # Never stored with the event (the console shows stored headers): credentials of any kind.
 PRIVATE_HEADERS = {"authorization", "cookie", "proxy-authorization", "x-zaps-token", signing.SIGNATURE_HEADER}
@@ -61,7 +62,7 @@ async def read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def authenticate(trigger: Webhook, settings: Any, request: Request, body: bytes) -> str | None:
+def authenticate(trigger: Webhook, settings: ZapsSettings, request: Request, body: bytes) -> str | None:
     """Refuse a request without the right signature or token; return the Idempotency-Key its signature covers."""
     if trigger.secret_setting:
         secret = setting_value(settings, trigger.secret_setting)
@@ -106,7 +107,7 @@ def _as_is(text: str) -> str:
     return text
 
 
-def webhook_router(automations: list[Automation]) -> APIRouter:
+def webhook_router(automations: list[Automation[SettingsT]]) -> APIRouter:
     router = APIRouter(tags=["webhooks"])
     for automation in automations:
         if isinstance(automation.trigger, Webhook):
@@ -150,7 +151,7 @@ def _describe(trigger: Webhook) -> str:
     )
 
 
-def _endpoint(automation: Automation, trigger: Webhook) -> Any:
+def _endpoint(automation: Automation[SettingsT], trigger: Webhook) -> Any:
     async def receive(request: Request) -> JSONResponse:
         runtime = get_runtime(request)
         body = await read_limited(request, trigger.body_limit)
