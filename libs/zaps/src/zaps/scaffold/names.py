@@ -13,7 +13,7 @@ from dataclasses import dataclass
 # and (dashes as underscores) a Python package and an environment variable prefix.
 _SHORT_NAME = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 # Long enough for a name, short enough for the longest compose line it ends up in (120 characters, yamllint).
-MAX_LENGTH = 15
+MAX_LENGTH = 14
 
 
 class ScaffoldError(Exception):

@@ -47,8 +47,12 @@ def add_workspace_member(pyproject: str, names: ServiceNames) -> str:
 def add_compose_service(compose: str, block: str, where: str) -> str:
     """A compose file: `block` (a service, indented under `services:`) appended after the last service."""
     start, end = _section(compose, "services:", where)
+    # Comments at the left margin just above the next top-level key belong to that key, not to the services.
+    lines = compose[start:end].splitlines(keepends=True)
+    while lines and (lines[-1].startswith("#") or not lines[-1].strip()):
+        end -= len(lines.pop())
     services = compose[start:end].rstrip("\n") + "\n"
-    rest = compose[end:]
+    rest = compose[end:].lstrip("\n")
     return compose[:start] + services + block + ("\n" + rest if rest else "")
 
 
