@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from zaps.scaffold import templates
+from zaps.scaffold import render
 from zaps.scaffold.names import MAX_LENGTH, parse_name
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -18,7 +18,7 @@ STACK_BLOCKS = ["docker-compose.yml", "docker-compose.prod.yml", "docker-compose
 def write_service(tmp_path: Path, raw: str) -> Path:
     names = parse_name(raw)
     folder = tmp_path / "services" / names.folder
-    for path, text in templates.service_files(names).items():
+    for path, text in render.service_files(names).items():
         (folder / path).parent.mkdir(parents=True, exist_ok=True)
         (folder / path).write_text(text)
     return folder
@@ -48,7 +48,7 @@ def test_the_service_files_pass_ruff_as_they_are(tmp_path, raw):
 @pytest.mark.parametrize("raw", NAMES)
 def test_no_generated_line_is_too_long_or_left_unfilled(raw):
     names = parse_name(raw)
-    texts = {**templates.service_files(names), **{b: templates.stack_block(b, names) for b in STACK_BLOCKS}}
+    texts = {**render.service_files(names), **{b: render.stack_block(b, names) for b in STACK_BLOCKS}}
     for path, text in texts.items():
         assert "{{" not in text, path
         for line in text.splitlines():
@@ -57,4 +57,4 @@ def test_no_generated_line_is_too_long_or_left_unfilled(raw):
 
 def test_an_unknown_placeholder_is_an_error():
     with pytest.raises(KeyError, match="colour"):
-        templates.render("service {{folder}} in {{colour}}", parse_name("orders"))
+        render.render("service {{folder}} in {{colour}}", parse_name("orders"))

@@ -14,7 +14,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from zaps.scaffold import stack_edits, templates
+from zaps.scaffold import render, stack_edits
 from zaps.scaffold.names import ScaffoldError, ServiceNames, parse_name
 
 # What tests/infra/test_compose.py allows the production limits to add up to (with 512 MiB for the system, under
@@ -86,7 +86,7 @@ def plan(root: Path, names: ServiceNames) -> list[Change]:
     folder = root / "services" / names.folder
     changes = [
         Change(folder / path, text, f"services/{names.folder}/{path}")
-        for path, text in templates.service_files(names).items()
+        for path, text in render.service_files(names).items()
     ]
 
     def edited(name: str, text: str, summary: str) -> None:
@@ -104,13 +104,13 @@ def plan(root: Path, names: ServiceNames) -> list[Change]:
         ("docker-compose.prod.yml", f"{names.folder} pulled from ghcr.io, on the managed database, on the domain"),
         ("docker-compose.override.yml", f"{names.folder} in development mode, synced by `docker compose watch`"),
     ):  # fmt: skip
-        block = templates.stack_block(name, names)
+        block = render.stack_block(name, names)
         edited(name, stack_edits.add_compose_service(read[name], block, name), summary)
     deploy_md, total = stack_edits.add_memory_row(read["docs/deploy.md"], names)
     edited("docs/deploy.md", deploy_md, f"memory table row for {names.folder}; production total now {total} MiB")
     edited(
         ".env.example",
-        stack_edits.add_env_example(read[".env.example"], templates.stack_block("env.example", names), names),
+        stack_edits.add_env_example(read[".env.example"], render.stack_block("env.example", names), names),
         f"{names.env_prefix}_WEBHOOK_SECRET and {names.env_prefix}_FORWARD_URL explained; "
         f"profile {names.short} added to COMPOSE_PROFILES",
     )
