@@ -5,19 +5,44 @@ infra checks of the compose files and the memory table. The path a new user take
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
+import httpx
+import psycopg
 import pytest
 from zaps.scaffold.create import find_uv
+from zaps.testing.apps import free_port
+from zaps.testing.waiting import sync_eventually
 
 ROOT = Path(__file__).resolve().parents[2]
-NAME = "billing"  # services/billing-service, /api/billing, BILLING_*
+NAME = "billing"  # services/billing-service, /api/billing, BILLING_*: the name docs/automations.md uses
+DOCS = ROOT / "docs" / "automations.md"
 
 sys.path.insert(0, str(ROOT / "tests" / "infra"))
 from stackcheck import render, routing_problems  # noqa: E402
+
+
+def shell_blocks(markdown: str) -> list[str]:
+    return re.findall(r"```(?:sh|bash)\n(.*?)```", markdown, flags=re.S)
+
+
+def answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def billing_runs(database_url: str) -> list[tuple[str, str | None]]:
+    with psycopg.connect(database_url) as conn:
+        query = "SELECT status, filter_reason FROM zaps_run WHERE automation = 'billing.forward-events' ORDER BY id"
+        return [(status, reason) for status, reason in conn.execute(query).fetchall()]
 
 
 def copy_of_the_repository(target: Path) -> None:
@@ -85,22 +110,65 @@ def test_it_says_what_it_made_and_changed(made: str) -> None:
         assert line in made
 
 
-def test_the_lock_matches_and_installs(repo: Path, uv: str, made: str) -> None:
+@pytest.fixture(scope="module")
+def installed(repo: Path, uv: str, made: str) -> Path:
+    """The copy's lock checked and its environment installed, as `make install` does; its Python."""
     ok(run(repo, uv, "lock", "--check"))
-    ok(run(repo, uv, "sync", "--frozen", "--all-groups", "--all-packages"))  # what `make install` runs
+    ok(run(repo, uv, "sync", "--frozen", "--all-groups", "--all-packages"))
+    return repo / ".venv" / "bin" / "python"
 
 
-def test_the_new_services_own_test_passes_on_a_real_database(repo: Path, uv: str, made: str) -> None:
+def test_the_lock_matches_and_the_service_is_installed(installed: Path) -> None:
+    found = subprocess.run(
+        [str(installed), "-c", "from zaps.registry import get_service; print(get_service('billing').default_prefix)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert found.stdout.strip() == "/api/billing"
+
+
+def test_the_new_services_own_test_passes_on_a_real_database(repo: Path, uv: str, installed: Path) -> None:
     output = ok(run(repo, uv, "run", "--frozen", "pytest", "services/billing-service", "-q", "-p", "no:cacheprovider"))
     assert "3 passed" in output
 
 
-def test_ruff_passes(repo: Path, uv: str, made: str) -> None:
+@pytest.mark.skipif(not (shutil.which("curl") and shutil.which("openssl")), reason="needs curl and openssl")
+def test_the_docs_curl_command_makes_a_run_of_the_new_service(installed: Path, database_url: str) -> None:
+    """ "Adding a service" in docs/automations.md, step 2, as written, against `zaps serve billing` of the copy."""
+    snippet = next(block for block in shell_blocks(DOCS.read_text()) if "/api/billing/hooks/" in block)
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "ENVIRONMENT": "test", "LOG_LEVEL": "WARNING"}
+    with tempfile.TemporaryDirectory() as empty:  # no .env of a developer's reaches the server
+        server = subprocess.Popen(
+            [str(installed), "-m", "zaps.cli", "serve", "billing", "--port", str(port)],
+            cwd=empty,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            sync_eventually(lambda: answers(base + "/api/billing/health"), bool, timeout=30)
+            script = snippet.replace("http://localhost:8000", base)
+            sent = subprocess.run(
+                ["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, timeout=30
+            )
+            assert sent.returncode == 0, sent.stderr
+            assert '"runs":1' in sent.stdout.replace(" ", "")
+            done = sync_eventually(lambda: billing_runs(database_url), lambda rows: rows and rows[0][0] != "queued")
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+    assert done == [("filtered", "BILLING_FORWARD_URL is not set")]
+
+
+def test_ruff_passes(repo: Path, uv: str, installed: Path) -> None:
     ok(run(repo, uv, "run", "--frozen", "ruff", "check", "."))
     ok(run(repo, uv, "run", "--frozen", "ruff", "format", "--check", "."))
 
 
-def test_mypy_checks_the_new_service_and_passes(repo: Path, uv: str, made: str) -> None:
+def test_mypy_checks_the_new_service_and_passes(repo: Path, uv: str, installed: Path) -> None:
     checked = run(repo, uv, "run", "--frozen", "mypy", "--verbose")
     assert "Success: no issues found" in ok(checked)
     # Its modules, checked under the names they are imported by (the verbose log lists each source).
@@ -108,7 +176,7 @@ def test_mypy_checks_the_new_service_and_passes(repo: Path, uv: str, made: str) 
     assert "module='billing_service.automations'" in checked.stderr
 
 
-def test_the_infra_and_workspace_checks_pass(repo: Path, uv: str, made: str) -> None:
+def test_the_infra_and_workspace_checks_pass(repo: Path, uv: str, installed: Path) -> None:
     # Everything of tests/infra (compose entries, routes, .env.example, the memory table, the live Traefik) and the
     # type-check coverage; not this file again.
     output = ok(
