@@ -78,6 +78,17 @@ def taken(root: Path, names: ServiceNames) -> list[str]:
     return reasons
 
 
+# The repository's own files a new service changes (besides uv.lock, which `uv lock` writes).
+_EDITED = [
+    "pyproject.toml",
+    "docker-compose.yml",
+    "docker-compose.prod.yml",
+    "docker-compose.override.yml",
+    "docs/deploy.md",
+    ".env.example",
+]
+
+
 def plan(root: Path, names: ServiceNames) -> list[Change]:
     """Every file to write, with its whole new text; raises ScaffoldError before anything is written."""
     reasons = taken(root, names)
@@ -115,16 +126,6 @@ def plan(root: Path, names: ServiceNames) -> list[Change]:
         f"profile {names.short} added to COMPOSE_PROFILES",
     )
     return changes
-
-
-_EDITED = [
-    "pyproject.toml",
-    "docker-compose.yml",
-    "docker-compose.prod.yml",
-    "docker-compose.override.yml",
-    "docs/deploy.md",
-    ".env.example",
-]
 
 
 def memory_total(root: Path) -> int:
