@@ -45,6 +45,10 @@ def billing_runs(database_url: str) -> list[tuple[str, str | None]]:
         return [(status, reason) for status, reason in conn.execute(query).fetchall()]
 
 
+def ended(rows: list[tuple[str, str | None]]) -> bool:
+    return bool(rows) and rows[0][0] not in ("queued", "running", "retrying")
+
+
 def copy_of_the_repository(target: Path) -> None:
     """The files git knows, and new ones it does not ignore: what a fresh clone with this work in it holds."""
     listed = subprocess.run(
@@ -140,23 +144,27 @@ def test_the_docs_curl_command_makes_a_run_of_the_new_service(installed: Path, d
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "ENVIRONMENT": "test", "LOG_LEVEL": "WARNING"}
     with tempfile.TemporaryDirectory() as empty:  # no .env of a developer's reaches the server
-        server = subprocess.Popen(
-            [str(installed), "-m", "zaps.cli", "serve", "billing", "--port", str(port)],
-            cwd=empty,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        log = Path(empty) / "server.log"
+        with log.open("wb") as output:
+            server = subprocess.Popen(
+                [str(installed), "-m", "zaps.cli", "serve", "billing", "--port", str(port)],
+                cwd=empty,
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
         try:
             base = f"http://127.0.0.1:{port}"
-            sync_eventually(lambda: answers(base + "/api/billing/health"), bool, timeout=30)
+            sync_eventually(lambda: answers(base + "/api/billing/health"), bool, timeout=60)
             script = snippet.replace("http://localhost:8000", base)
             sent = subprocess.run(
                 ["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, timeout=30
             )
             assert sent.returncode == 0, sent.stderr
-            assert '"runs":1' in sent.stdout.replace(" ", "")
-            done = sync_eventually(lambda: billing_runs(database_url), lambda rows: rows and rows[0][0] != "queued")
+            assert '"runs":1' in sent.stdout.replace(" ", ""), sent.stdout
+            done = sync_eventually(lambda: billing_runs(database_url), ended, timeout=60)
+        except AssertionError as error:
+            raise AssertionError(f"{error}\nthe server said:\n{log.read_text()[-4000:]}") from None
         finally:
             server.terminate()
             server.wait(timeout=20)
