@@ -82,3 +82,13 @@ def test_the_command_explains_a_refusal_in_one_line(repo):
     assert result.returncode == 2
     assert result.stderr.startswith("zaps new service: 'Bad_Name' is not a service name")
     assert result.stdout == ""
+
+
+def test_it_warns_when_the_memory_limits_outgrow_the_droplet(repo):
+    first = new_service("billing", root=repo, run_uv_lock=False)
+    second = new_service("shipping", root=repo, run_uv_lock=False)
+    assert not any(line.startswith("WARNING") for line in first)
+    assert [line for line in second if line.startswith("WARNING")] == [
+        "WARNING  the production memory limits now add up to 2656 MiB, more than the 2560 MiB tests/infra allows on "
+        "the 4 GB droplet: lower a limit or plan a bigger droplet (docs/deploy.md, Memory budget), or `make test` fails"
+    ]
