@@ -30,6 +30,8 @@ ENVIRONMENTS = ["base", "dev", "prod"]
 DOMAIN = "zaps.example.com"
 DROPLET_MIB = 4096
 OS_AND_DOCKER_MIB = 512  # Ubuntu, dockerd and containerd on the droplet
+# Every folder under services/ is a compose service of the same name (`zaps new service` adds them).
+SERVICE_FOLDERS = sorted(path.parent.name for path in (ROOT / "services").glob("*/pyproject.toml"))
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -85,7 +87,7 @@ def test_every_route_strips_its_prefix_and_the_app_serves_under_it(models: dict[
         for key in svc.get("labels") or {}
         if key.startswith("traefik.http.routers.")
     }
-    assert routers == {"test-service", "ringcentral-service", "console", "grafana"}
+    assert routers == {*SERVICE_FOLDERS, "grafana"}
 
 
 def test_traefik_reaches_every_routed_service_on_its_network(models: dict[str, Any]) -> None:
@@ -98,7 +100,8 @@ def test_prod_runs_the_managed_database_and_registry_images(models: dict[str, An
     services = models["prod"]["services"]
     assert "postgres" not in services
     assert "pgdata" not in (models["prod"].get("volumes") or {})
-    for name in ("test-service", "ringcentral-service", "console"):
+    assert {"test-service", "ringcentral-service", "console"} <= set(SERVICE_FOLDERS)
+    for name in SERVICE_FOLDERS:
         app = services[name]
         assert "build" not in app, f"{name} must never be built on the droplet"
         assert app["image"] == f"ghcr.io/owner/zaps-{name}:sha-0123456789abcdef0123456789abcdef01234567"

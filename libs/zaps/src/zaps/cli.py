@@ -84,6 +84,20 @@ def _cmd_dev(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_new_service(args: argparse.Namespace) -> int:
+    from zaps.scaffold import ScaffoldError, new_service
+    from zaps.scaffold.create import find_root
+
+    try:
+        root = find_root(Path.cwd())
+        report = new_service(args.name, root=root)
+    except ScaffoldError as error:
+        print(f"zaps new service: {error}", file=sys.stderr)
+        return 2
+    print("\n".join(report))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zaps", description="Run and operate Zaps services.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -102,6 +116,17 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     dev.set_defaults(func=_cmd_dev)
+
+    new = commands.add_parser("new", help="make something new in this repository").add_subparsers(
+        dest="what", required=True
+    )
+    new_service = new.add_parser(
+        "service",
+        help="a service with one example automation and its test, wired into the workspace and the stack",
+        description="Creates services/<name>-service and makes every edit the stack needs (docs/automations.md).",
+    )
+    new_service.add_argument("name", help="short name, e.g. orders: folder orders-service, route /api/orders")
+    new_service.set_defaults(func=_cmd_new_service)
 
     from zaps.runs_cli import add_commands
 
