@@ -70,7 +70,7 @@ def test_two_processes_write_each_heartbeat_tick_once(database_url, redis_url):
         time.sleep(6)
         with psycopg.connect(database_url) as conn:
             (workers,) = conn.execute("SELECT count(*) FROM procrastinate_workers").fetchone()
-    assert workers == 2, "both processes must be running a worker (and so a periodic deferrer) meanwhile"
+    assert workers == 2, "both processes must be running a worker (and so a ticker) meanwhile"
     with psycopg.connect(database_url) as conn:
         rows = conn.execute("SELECT tick_at, worker FROM zaps_heartbeat WHERE job = 'heartbeat'").fetchall()
     per_tick = Counter(tick for tick, _ in rows)
