@@ -220,7 +220,7 @@ def create_app(settings: ZapsSettings, *, service: Service, actions: Actions | N
         async with AsyncExitStack() as stack:
             stack.enter_context(bound(service_var, settings.service_name))
             database_url = resolve_database_url(settings)
-            await asyncio.to_thread(migrate, database_url)
+            await asyncio.to_thread(migrate, database_url, allow_foreign_tables=settings.allow_foreign_tables)
             database = Database(
                 database_url,
                 min_size=settings.db_pool_min_size,

@@ -19,7 +19,7 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 
     settings = load_settings(ZapsSettings)
     configure_logging(service="zaps-migrate", level=settings.log_level, secrets=settings.secret_values())
-    migrate(resolve_database_url(settings), args.revision)
+    migrate(resolve_database_url(settings), args.revision, allow_foreign_tables=settings.allow_foreign_tables)
     print(f"database migrated to {args.revision}")
     return 0
 
