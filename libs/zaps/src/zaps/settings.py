@@ -40,6 +40,7 @@ class ZapsSettings(BaseSettings):
         default=False,
         description="Migrate into a database that already holds other applications' tables (refused by default)",
     )
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `zaps dev` (`make dev`) listens on")
     log_level: str = "INFO"
     admin_token: SecretStr = Field(default=SecretStr("changeme"), description="Bearer token of the admin API")
     code_version: str = Field(default="dev", validation_alias="ZAPS_CODE_VERSION")
