@@ -1,6 +1,8 @@
 """create_app: docs behind the prefix, one JSON error shape, request ids, and the same routes with or without the
 prefix (Traefik strips it in production; `make dev` and tests keep it)."""
 
+import re
+
 import pytest
 from fastapi import APIRouter
 from pydantic import BaseModel
@@ -91,3 +93,27 @@ async def test_malformed_json_body_is_a_422_not_a_500(make_settings, body):
         response = await client.post("/api/demo/orders", content=body, headers={"content-type": "application/json"})
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "invalid_request"
+
+
+def urls_in(html: str) -> list[str]:
+    """Every address a docs page makes the browser load: src/href attributes and the spec `url` in its script."""
+    return re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']|\burl\s*:\s*["']([^"']+)["']""", html)
+
+
+@pytest.mark.parametrize("page", ["docs", "redoc"])
+async def test_docs_pages_load_only_from_the_service_itself(make_settings, page):
+    app = demo_service().create_app(make_settings(DemoSettings, run_worker=False))
+    async with running(app) as client:
+        html = (await client.get(f"/api/demo/{page}")).text
+        urls = [src or spec for src, spec in urls_in(html)]
+        # As `make dev` serves them (prefix kept) and as Traefik passes them on in production (prefix stripped).
+        kept = {url: await client.get(url) for url in urls}
+        stripped = {url: await client.get(url.removeprefix("/api/demo")) for url in urls}
+
+    assert any(url.endswith(".js") for url in urls)
+    assert [url for url in urls if not url.startswith("/api/demo/")] == []  # no CDN, no other host
+    for answers in (kept, stripped):
+        assert {url: answer.status_code for url, answer in answers.items()} == dict.fromkeys(urls, 200)
+        for url, answer in answers.items():
+            expected = {".js": "javascript", ".css": "text/css", ".png": "image/png", ".json": "application/json"}
+            assert expected[url[url.rindex(".") :]] in answer.headers["content-type"]

@@ -5,7 +5,7 @@ import json
 import logging
 
 import pytest
-from zaps.logging import bound, configure_logging, request_id_var, run_id_var
+from zaps.logging import bound, configure_logging, redact, request_id_var, run_id_var
 
 SECRET = "s3cr3t-Value-4242"
 
@@ -70,3 +70,15 @@ def test_secret_named_fields_are_redacted(output):
     (entry,) = lines(output)
     assert entry["password"] == "[redacted]"
     assert entry["api_key"] == "[redacted]"
+
+
+def test_redact_removes_the_given_secrets_and_bare_bearer_credentials():
+    echoed = "refused client sec-4711-abc; header was Bearer eyJhbGciOiJSUzI1NiJ9.payload.sig"
+
+    text = redact(echoed, ["sec-4711-abc", "abc"])  # a secret under four characters is too short to cut out
+
+    assert text == "refused client [redacted]; header was Bearer [redacted]"
+
+
+def test_redact_leaves_prose_about_basic_or_bearer_alone():
+    assert redact("basic settings and bearer tokens") == "basic settings and bearer tokens"

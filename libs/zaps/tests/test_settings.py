@@ -1,5 +1,7 @@
 """Settings refuse bad input with one line naming the variable, and never show a secret."""
 
+from pathlib import Path
+
 import pytest
 from pydantic import SecretStr
 from zaps.settings import Environment, SettingsError, ZapsSettings, load_settings
@@ -76,3 +78,10 @@ def test_secrets_do_not_show_in_repr():
 
 def test_trailing_slash_of_the_prefix_is_dropped():
     assert ZapsSettings(_env_file=None, path_prefix="/api/test/").path_prefix == "/api/test"
+
+
+def test_every_shared_setting_is_explained_in_the_settings_docs():
+    docs = (Path(__file__).parents[3] / "docs" / "settings.md").read_text()
+    names = [str(field.validation_alias or name).upper() for name, field in ZapsSettings.model_fields.items()]
+
+    assert [name for name in names if f"`{name}`" not in docs] == []

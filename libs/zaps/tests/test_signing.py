@@ -1,6 +1,10 @@
 """The webhook signature scheme: v1 signs the body, v2 the body and the Idempotency-Key; what each returns and
 refuses."""
 
+import re
+from pathlib import Path
+from typing import Any
+
 import pytest
 from zaps import signing
 
@@ -61,3 +65,22 @@ def test_refusals_name_the_reason(timestamp, signature, key, message):
 def test_a_key_that_cannot_be_signed_unambiguously_is_refused_when_signing():
     with pytest.raises(ValueError, match="printable ASCII"):
         signing.sign(SECRET, BODY, NOW, idempotency_key="a\nb")
+
+
+def test_the_python_recipe_in_the_webhook_docs_makes_signatures_zaps_accepts():
+    docs = (Path(__file__).parents[3] / "docs" / "webhooks.md").read_text()
+    (recipe,) = re.findall(r"```python\n(.*?)```", docs, flags=re.S)
+    namespace: dict[str, Any] = {}
+    exec(recipe, namespace)
+    body = b'{"id": "A-1", "total": 250}'
+
+    v1 = namespace["signed_headers"]("docs-secret", body)
+    v2 = namespace["signed_headers"]("docs-secret", body, "order-A-1")
+
+    assert signing.verify("docs-secret", body, v1["X-Zaps-Timestamp"], v1["X-Zaps-Signature"]) is None
+    signed_key = signing.verify(
+        "docs-secret", body, v2["X-Zaps-Timestamp"], v2["X-Zaps-Signature"], idempotency_key=v2["Idempotency-Key"]
+    )
+    assert signed_key == "order-A-1"
+    with pytest.raises(signing.SignatureError):
+        signing.verify("another-secret", body, v1["X-Zaps-Timestamp"], v1["X-Zaps-Signature"])

@@ -60,3 +60,18 @@ async def test_a_run_that_needs_review_offers_send_again_and_mark_as_done(consol
     assert [(row["id"], row["status"]) for row in ledger] == [(again, "not_done"), (done, "succeeded")]
     assert [row["resolution"].split(" (")[0] for row in ledger] == ["send again by console", "mark done by console"]
     assert statuses == [{"status": "queued"}, {"status": "queued"}]
+
+
+async def test_the_logs_link_goes_to_grafana_only_where_grafana_is_configured(console_settings, database_url):
+    add_automation(database_url, "shop.orders")
+    run_id = add_run(database_url, "shop.orders", "succeeded")
+    pages = {}
+    for grafana in (None, "https://zaps.example.com/grafana/"):
+        async with running(service.create_app(console_settings(console_grafana_url=grafana))) as client:
+            await sign_in(client)
+            pages[grafana] = (await client.get(f"{PREFIX}/runs/{run_id}", headers=HTML)).text
+
+    assert "Logs in Grafana" not in pages[None]  # `make dev` runs no Grafana: no link to one
+    assert "No Grafana is configured (CONSOLE_GRAFANA_URL)" in pages[None]
+    assert "Logs in Grafana" in pages["https://zaps.example.com/grafana/"]
+    assert 'href="https://zaps.example.com/grafana/explore?' in pages["https://zaps.example.com/grafana/"]

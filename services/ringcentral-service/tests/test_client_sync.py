@@ -3,7 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from ringcentral_service.errors import PermanentError, SyncTokenInvalid
+from ringcentral_service.errors import Rejected, SyncTokenInvalid
 
 LONG_AGO = datetime.now(UTC) - timedelta(days=7)
 
@@ -225,7 +225,7 @@ async def test_send_sms_refuses_text_over_1000_utf16_units_without_sending(sim, 
 async def test_send_sms_from_a_number_the_extension_does_not_own_is_a_permanent_error(sim, make_client):
     client = make_client()
 
-    with pytest.raises(PermanentError) as raised:
+    with pytest.raises(Rejected) as raised:
         await client.send_sms(from_number="+19995550000", to_number="+14155550123", text="hi", idempotency_key="k")
 
     assert raised.value.error_codes == ("MSG-304",)
@@ -239,7 +239,7 @@ async def test_media_comes_from_the_media_host_and_links_elsewhere_are_refused(s
 
     recording = await client.get_media(records[0]["recording"]["contentUri"])
     audio = await client.get_media(voicemail["attachments"][0]["uri"])
-    with pytest.raises(PermanentError, match="outside the configured"):
+    with pytest.raises(Rejected, match="outside the configured"):
         await client.get_media("https://attacker.example/restapi/v1.0/account/~/recording/1/content")
 
     assert call["recordingId"] in records[0]["recording"]["contentUri"]

@@ -1,7 +1,8 @@
 """`create_app(settings, service=…)`: the FastAPI app every service runs.
 
-It brings health routes, docs that work behind the path prefix, one JSON error shape, request ids in logs, and a
-lifespan that migrates the database, opens the pool, Redis and the queue, and runs the worker in-process.
+It brings health routes, docs that work behind the path prefix and without internet, one JSON error shape, request
+ids in logs, and a lifespan that migrates the database, opens the pool, Redis and the queue, and runs the worker
+in-process.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from zaps.actions import Actions
 from zaps.actions.configured import build_actions
 from zaps.context import Runtime
 from zaps.db import Database
+from zaps.docs_pages import install_docs
 from zaps.embedded_db import start_embedded_postgres
 from zaps.engine import admin, repository
 from zaps.engine.ticker import Ticker, register_timers
@@ -222,7 +224,7 @@ def create_app(settings: SettingsT, *, service: Service[SettingsT], actions: Act
         async with AsyncExitStack() as stack:
             stack.enter_context(bound(service_var, settings.service_name))
             database_url = resolve_database_url(settings)
-            await asyncio.to_thread(migrate, database_url)
+            await asyncio.to_thread(migrate, database_url, allow_foreign_tables=settings.allow_foreign_tables)
             database = Database(
                 database_url,
                 min_size=settings.db_pool_min_size,
@@ -278,8 +280,11 @@ def create_app(settings: SettingsT, *, service: Service[SettingsT], actions: Act
         title=service.title,
         version=settings.code_version,
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc come from install_docs, with their files served here, not from a CDN
+        redoc_url=None,
     )
     install_error_handlers(app)
+    install_docs(app)
     app.include_router(health.router)
     app.include_router(webhook_router(list(service.automations.values())))
     app.include_router(admin.router)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import signal
 import sys
 from pathlib import Path
 
@@ -19,7 +18,7 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 
     settings = load_settings(ZapsSettings)
     configure_logging(service="zaps-migrate", level=settings.log_level, secrets=settings.secret_values())
-    migrate(resolve_database_url(settings), args.revision)
+    migrate(resolve_database_url(settings), args.revision, allow_foreign_tables=settings.allow_foreign_tables)
     print(f"database migrated to {args.revision}")
     return 0
 
@@ -48,14 +47,23 @@ def settle_memory() -> None:
 
 
 def _cmd_dev(args: argparse.Namespace) -> int:
-    import uvicorn
-
+    from zaps import dev_server
     from zaps.gateway import Gateway
     from zaps.logging import configure_logging
+    from zaps.migrate import ForeignDatabaseError, migrate
     from zaps.registry import discover_services
 
+    dev_server.stop_cleanly_while_starting()
     os.environ.setdefault("ENVIRONMENT", Environment.development.value)
     base = load_settings(ZapsSettings)
+    port = args.port or base.port
+    # Before anything starts: a busy port must not leave a database and workers running behind an error.
+    try:
+        listening = dev_server.take_port(args.host, port)
+    except dev_server.PortBusy as busy:
+        print(f"zaps dev: {busy}", file=sys.stderr)
+        return 1
+    os.environ["PORT"] = str(port)  # the services' settings see the port in use (the worked example's sink URL)
     configure_logging(service="zaps-dev", level=base.log_level, secrets=base.secret_values())
     if base.database_url is None:
         from zaps.embedded_db import start_embedded_postgres
@@ -65,23 +73,24 @@ def _cmd_dev(args: argparse.Namespace) -> int:
         os.environ["DATABASE_URL"] = start_embedded_postgres(data)
     if base.redis_url is None:
         print("REDIS_URL is not set: using the in-memory stand-in", flush=True)
+    # Once, before the services start (each would refuse on its own, in a traceback): a plain answer here.
+    try:
+        migrate(os.environ["DATABASE_URL"], allow_foreign_tables=base.allow_foreign_tables)
+    except ForeignDatabaseError as refused:
+        print(f"zaps dev: {refused}", file=sys.stderr)
+        return 1
     services = discover_services()
     apps = {}
     for service in services.values():
         # Each app reads the same environment again (its own settings class), so the prefix read here is its own.
         apps[service.load_settings().path_prefix] = service.create_app()
-    root = f"http://{'localhost' if args.host in ('127.0.0.1', '0.0.0.0') else args.host}:{args.port}"  # noqa: S104
-    print("\nZaps is starting. Open:", flush=True)
-    for prefix in sorted(apps):
-        for path in ("/health", "/health/ready", "/docs"):
-            print(f"  {root}{prefix}{path}", flush=True)
-    print("Ctrl-C stops everything.\n", flush=True)
+    root = f"http://{'localhost' if args.host in ('127.0.0.1', '0.0.0.0') else args.host}:{port}"  # noqa: S104
+    print("\nZaps is starting...", flush=True)
     settle_memory()
-    uvicorn.run(Gateway(apps), host=args.host, port=args.port, log_config=None, lifespan="on", proxy_headers=False)
-    # A Ctrl-C often reaches the whole process group twice; the second must not interrupt the embedded
-    # PostgreSQL's clean stop (an atexit hook) with a traceback.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    return 0
+    started = dev_server.serve(
+        Gateway(apps), listening, on_ready=lambda: print(dev_server.banner(root, apps), flush=True)
+    )
+    return 0 if started else 1
 
 
 def _cmd_new_service(args: argparse.Namespace) -> int:
@@ -114,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     dev = commands.add_parser("dev", help="run every service on one port, as Traefik would route them")
     dev.add_argument("--host", default="127.0.0.1")
-    dev.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    dev.add_argument("--port", type=int, default=None, help="default: the PORT setting (environment or .env), 8000")
     dev.set_defaults(func=_cmd_dev)
 
     new = commands.add_parser("new", help="make something new in this repository").add_subparsers(

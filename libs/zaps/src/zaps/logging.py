@@ -35,6 +35,9 @@ _SECRET_PATTERNS = [
         r"\1[redacted]",
     ),
     (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^:/\s@]+:)[^@\s/]+(@)"), r"\1[redacted]\2"),
+    # A bearer or basic credential without its header name (a server echoing "Bearer eyJ…" in an error). Real
+    # tokens are long; the length floor keeps prose such as "basic settings" readable.
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{16,}"), r"\1 [redacted]"),
 ]
 
 
@@ -58,6 +61,16 @@ class Redactor:
 
 
 redactor = Redactor()
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` with the given secret values, and anything shaped like a credential, replaced by "[redacted]".
+
+    For a message built from what a server sent back (an error answer may echo a token): the caller names the
+    secrets it holds. Log lines need no call: `configure_logging` already redacts every line.
+    """
+    return Redactor(secrets)(text)
+
 
 _STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 

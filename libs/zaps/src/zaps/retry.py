@@ -8,8 +8,11 @@ else, a `PermanentError` or a bug in the handler, ends the run as `dead` at once
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 import psycopg
 
@@ -60,11 +63,26 @@ def retry_after_of(error: BaseException) -> float | None:
     return error.retry_after if isinstance(error, RetryableError) else None
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Retry-After in seconds (the HTTP-date form is rare from APIs; it is read as 'no wish')."""
-    if not value:
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header, or None when there is no usable wish.
+
+    The header holds either a number of seconds ("120", fractions accepted) or an HTTP date
+    ("Wed, 21 Oct 2026 07:28:00 GMT"); a date is turned into the seconds left until it, counted from `now`
+    (the current time unless a test gives one). A time in the past means "now": 0.
+    """
+    if value is None or not value.strip():
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
+        pass
+    else:
+        # "inf" and "nan" parse as floats but are no wish a scheduler can keep.
+        return max(0.0, seconds) if math.isfinite(seconds) else None
+    try:
+        when = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:  # RFC 9110 dates are always GMT; a date without a zone is read as GMT too
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())

@@ -36,6 +36,11 @@ class ZapsSettings(BaseSettings):
         default=None, description="postgresql://… ; unset in development means an embedded PostgreSQL"
     )
     redis_url: SecretStr | None = Field(default=None, description="redis://… ; unset means an in-memory stand-in")
+    allow_foreign_tables: bool = Field(
+        default=False,
+        description="Migrate into a database that already holds other applications' tables (refused by default)",
+    )
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `zaps dev` (`make dev`) listens on")
     log_level: str = "INFO"
     admin_token: SecretStr = Field(default=SecretStr("changeme"), description="Bearer token of the admin API")
     code_version: str = Field(default="dev", validation_alias="ZAPS_CODE_VERSION")

@@ -326,7 +326,11 @@ async def show_run(
         run["event"]["received_at"] = datetime.fromisoformat(received)
     context = {
         "run": run,
-        "grafana_url": views.grafana_logs_url(console.settings.console_grafana_url, run),
+        "grafana_url": (
+            views.grafana_logs_url(console.settings.console_grafana_url, run)
+            if console.settings.console_grafana_url
+            else None
+        ),
         "loki_query": views.loki_query(run_id),
         "notice": notice,
     }

@@ -32,7 +32,9 @@ class ConsoleSettings(ZapsSettings):
     console_login_window_s: int = Field(
         default=24 * 3600, ge=1, description="A username and address's count is forgotten after this long unused"
     )
-    console_grafana_url: str = Field(default="http://localhost:3000", description="Run pages link to its Explore")
+    # Unset under `make dev`, which runs no Grafana: the run page then says where the logs are instead of linking
+    # to a Grafana that is not there. Compose sets it (docker-compose.yml), where Grafana runs.
+    console_grafana_url: str | None = Field(default=None, description="Run pages link to its Explore; unset: no link")
     console_page_size: int = Field(default=50, ge=1, le=500, description="Runs per page")
 
     @field_validator("console_admin_password_hash")
@@ -44,7 +46,9 @@ class ConsoleSettings(ZapsSettings):
 
     @field_validator("console_grafana_url")
     @classmethod
-    def _grafana_url(cls, value: str) -> str:
+    def _grafana_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")

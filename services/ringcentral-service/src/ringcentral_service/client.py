@@ -19,7 +19,7 @@ import httpx
 import redis.asyncio as redis
 from pydantic import SecretStr
 
-from ringcentral_service.errors import NetworkError, PermanentError, RateLimited, ServerError, error_from_response
+from ringcentral_service.errors import NetworkError, RateLimited, Rejected, ServerError, error_from_response
 from ringcentral_service.rate_limits import RateBudgets
 from ringcentral_service.settings import Settings
 from ringcentral_service.store import SharedStore, namespace_for
@@ -419,7 +419,7 @@ class RingCentralClient:
         for allowed in (self.media_url, self.server_url):
             if uri == allowed or uri.startswith(allowed + "/"):
                 return uri
-        raise PermanentError("RingCentral returned a link outside the configured server and media hosts")
+        raise Rejected("RingCentral returned a link outside the configured server and media hosts")
 
     # --- state --------------------------------------------------------------------------------------------
 

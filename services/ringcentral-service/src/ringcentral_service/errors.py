@@ -5,18 +5,19 @@ endpoints add a top-level `errorCode`/`message`, and the OAuth endpoint adds RFC
 `error_description`. `error_from_response` reads all of them and picks the class by the codes first and the HTTP
 status second, because the codes are the documented contract and the messages are not.
 
-Messages never carry a credential: the caller passes the secrets it holds and they are cut out of anything the
-server echoed back, and no request header or body is ever quoted.
+Messages never carry a credential: the caller passes the secrets it holds and the library's `zaps.logging.redact`
+cuts them out of anything the server echoed back, and no request header or body is ever quoted. Retry-After is
+read by the library's `zaps.retry.parse_retry_after`, the same as for every other action.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-REDACTED = "[redacted]"
+from zaps.logging import redact
+from zaps.retry import parse_retry_after
 
 # Codes that mean "your sync token is no good: run FSync again" (research §2.2 and §2.5).
 SYNC_RESET_CODES = frozenset({"CLG-101", "CLG-102", "CLG-103", "CLG-104", "CLG-105", "MSG-333"})
@@ -74,11 +75,14 @@ class SyncTokenInvalid(RingCentralError):
     """The sync token is expired, reset or over the 250-record limit: start again with FSync."""
 
 
-class PermanentError(RingCentralError):
-    """A 4xx that will fail the same way if repeated: the request or the configuration must change."""
+class Rejected(RingCentralError):
+    """A 4xx that will fail the same way if repeated: the request or the configuration must change.
+
+    (A run step turns it into the library's `zaps.PermanentError`; see `sms.as_run_error`.)
+    """
 
 
-class NotFound(PermanentError):
+class NotFound(Rejected):
     """404 (CMN-102): the record or the path does not exist."""
 
 
@@ -94,24 +98,6 @@ class ServerError(RingCentralError):
 
 class NetworkError(ServerError):
     """The request timed out or the connection failed before an answer came back."""
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-    # A bearer or basic credential that is not one of ours (an echoed header, say) still never gets through.
-    return re.sub(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}", r"\1 " + REDACTED, text)
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header; RingCentral sends delta-seconds (fractions are accepted for tests)."""
-    if value is None:
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        return None
-    return max(seconds, 0.0)
 
 
 def _body(content: bytes) -> dict[str, Any]:
@@ -179,4 +165,4 @@ def error_from_response(
         return AuthError(message, oauth_error=oauth_error, **common)
     if status == 404:
         return NotFound(message, **common)
-    return PermanentError(message, **common)
+    return Rejected(message, **common)

@@ -10,6 +10,8 @@ import pytest
 from zaps.settings import Environment, ZapsSettings
 from zaps.testing import databases
 from zaps.testing import redis as test_redis
+from zaps.testing.apps import free_port
+from zaps.testing.mail import Outbox
 
 S = TypeVar("S", bound=ZapsSettings)
 
@@ -73,3 +75,19 @@ def make_settings(database_url: str, redis_url: str | None) -> Callable[..., Any
         return settings_class(**values)
 
     return build
+
+
+@pytest.fixture
+def outbox() -> Iterator[Outbox]:
+    """A real SMTP server on a free port of 127.0.0.1 that keeps what it is sent (zaps.testing.mail says how)."""
+    # Imported here: aiosmtpd is a development dependency, and this module is imported wherever pytest runs.
+    from aiosmtpd.controller import Controller
+
+    box = Outbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port(), ready_timeout=5)
+    controller.start()
+    box.port = controller.port
+    try:
+        yield box
+    finally:
+        controller.stop()
