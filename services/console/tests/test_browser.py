@@ -14,6 +14,7 @@ import json
 import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
@@ -46,6 +47,7 @@ ENGINE_TESTS = REPO / "libs" / "zaps" / "tests" / "engine"
 DOCS = REPO / "docs"
 HOOK_SECRET = "hook-secret-0123456789"  # EngineSettings' default
 SCREENSHOTS = os.environ.get("UPDATE_SCREENSHOTS") == "1"
+REDOC_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"  # ReDoc's "powered by" mark, hard-coded in its bundle
 
 
 def post_hook(base_url: str, automation: str, payload: dict[str, object]) -> None:
@@ -222,3 +224,48 @@ def test_sign_in_filter_open_replay_and_watch_it_finish(stack, database_url, tmp
             assert anonymous.get(f"{console}/static/console.js").status == 401
         finally:
             anonymous.dispose()
+
+
+def test_api_docs_render_offline_under_the_consoles_policy(stack, tmp_path):
+    """/docs and /redoc draw the console's API from its own files: no CDN, and no script or style the page's
+    Content-Security-Policy blocks (the console's strict policy once left them blank)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    console = stack["console"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
+        )
+        try:
+            page = browser.pages[0] if browser.pages else browser.new_page()
+            blocked: list[str] = []
+
+            def note_blocked(text: str) -> None:
+                # ReDoc's "powered by" logo would come from Redocly's CDN: that one is blocked, as it should be.
+                if "Content Security" in text and REDOC_LOGO not in text:
+                    blocked.append(text)
+
+            page.on("console", lambda message: note_blocked(message.text))
+            outside: list[str] = []
+            page.on(
+                "request",
+                lambda request: (
+                    outside.append(request.url)
+                    if urlsplit(request.url.removeprefix("blob:")).hostname != "127.0.0.1"
+                    else None
+                ),
+            )
+            page.goto(f"{console}/docs")
+            page.fill("#username", "admin")
+            page.fill("#password", PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+            expect(page).to_have_url(f"{console}/docs")
+            expect(page.locator(".swagger-ui .info .title")).to_contain_text("Zaps console", timeout=15_000)
+            expect(page.locator(".opblock").first).to_be_visible()
+            page.goto(f"{console}/redoc")
+            expect(page.locator("h1").first).to_contain_text("Zaps console", timeout=15_000)
+            expect(page.get_by_text("/api/runs").first).to_be_attached()
+        finally:
+            browser.close()
+    assert blocked == []
+    assert [url for url in outside if url != REDOC_LOGO] == []  # the logo is asked for, and blocked

@@ -32,13 +32,23 @@ SESSIONLESS_PATHS = PUBLIC_PATHS - {"/login"}  # answered alike with or without 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_FORM_BYTES = 64 * 1024  # the console's forms are a handful of short fields
 
+# Only the console's own files run or style its pages; no page of another site may frame it.
+CONTENT_SECURITY_POLICY = (
+    b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+# The API docs pages (Swagger UI, ReDoc, served from the console's own files) start with an inline script and
+# style themselves with inline styles; under the console's policy they would stay blank. They show only the
+# console's own OpenAPI schema, never a payload, so those two pages alone allow inline code (and ReDoc's search
+# worker, which it starts from a blob: URL).
+API_DOCS_PATHS = frozenset({"/docs", "/redoc"})
+API_DOCS_POLICY = (
+    CONTENT_SECURITY_POLICY.replace(b"script-src 'self'", b"script-src 'self' 'unsafe-inline'").replace(
+        b"style-src 'self'", b"style-src 'self' 'unsafe-inline'"
+    )
+    + b"; worker-src 'self' blob:"
+)
 SECURITY_HEADERS = [
-    # Only the console's own files run or style its pages; no page of another site may frame it.
-    (
-        b"content-security-policy",
-        b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
-    ),
     (b"x-frame-options", b"DENY"),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
@@ -75,7 +85,8 @@ class SessionGate:
         if path == "/admin" or path.startswith("/admin/"):
             await self.app(scope, receive, send)
             return
-        send = self._with_security_headers(send, cache=path.startswith("/static/"))
+        policy = API_DOCS_POLICY if path in API_DOCS_PATHS else CONTENT_SECURITY_POLICY
+        send = self._with_security_headers(send, cache=path.startswith("/static/"), policy=policy)
         request = Request(scope)
         session = self.console.signer.read(request.cookies.get(SESSION_COOKIE))
         if session is not None and path not in SESSIONLESS_PATHS:
@@ -168,13 +179,13 @@ class SessionGate:
         return replay
 
     @staticmethod
-    def _with_security_headers(send: Send, *, cache: bool) -> Send:
+    def _with_security_headers(send: Send, *, cache: bool, policy: bytes) -> Send:
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers: list[Any] = [
                     (name, value) for name, value in message.get("headers", []) if name.lower() != b"cache-control"
                 ]
-                headers += SECURITY_HEADERS
+                headers += [(b"content-security-policy", policy), *SECURITY_HEADERS]
                 # Pages show payloads and errors: no shared or back-button cache keeps them. Static files may be
                 # cached by the browser that signed in, never by a proxy.
                 headers.append((b"cache-control", b"private, max-age=300" if cache else b"no-store"))
