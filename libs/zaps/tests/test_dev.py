@@ -114,3 +114,19 @@ def test_a_stop_signal_stops_the_services_and_the_embedded_postgres(dev_folder, 
     assert f"http://localhost:{port}/console/login" in output
     assert f"http://localhost:{port}/api/ringcentral/status" in output
     assert f"http://localhost:{port}/api/test/docs" in output
+
+
+def test_zaps_serve_port_is_the_port_the_settings_see(monkeypatch):
+    """`zaps serve test --port N` without PORT: the worked example forwards to its own sink on N, not on 8000."""
+    import uvicorn
+    from zaps import cli
+    from zaps.registry import get_service
+
+    served: dict[str, object] = {}
+    monkeypatch.delenv("PORT", raising=False)
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.update(app=app, **options))
+    assert cli.main(["serve", "test", "--port", "8765"]) == 0
+    assert served["port"] == 8765
+    settings = get_service("test").load_settings()  # as the served app loaded them
+    assert settings.port == 8765
+    assert settings.orders_forward_url == "http://127.0.0.1:8765/api/test/sink"

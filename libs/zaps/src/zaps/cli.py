@@ -28,6 +28,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     from zaps.registry import get_service, load_service_object
 
+    os.environ["PORT"] = str(args.port)  # the service's settings see the port in use, as under `zaps dev`
     service = load_service_object(args.service) if ":" in args.service else get_service(args.service)
     app = service.create_app()
     settle_memory()
