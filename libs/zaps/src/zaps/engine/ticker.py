@@ -97,25 +97,25 @@ class Ticker(Generic[SettingsT]):
         event_id = None
         if now - tick > LATE_LIMIT:
             outcome = "skipped_late"
+        elif await timers_repository.has_live_run(conn, automation.name):
+            # Never two runs of one schedule at once; a stuck run does not count (`has_live_run` says why).
+            outcome = "skipped_overlap"
         else:
-            if await timers_repository.has_live_run(conn, automation.name):
-                outcome = "skipped_overlap"  # never two runs of one schedule at once
-            else:
-                tick_local = tick.astimezone(ZoneInfo(schedule.timezone))
-                ingested = await repository.ingest(
-                    conn,
-                    source=automation.name,
-                    key=tick.isoformat(),
-                    payload={
-                        "tick": tick_local.isoformat(),
-                        "cron": schedule.expression(self.runtime.settings),
-                        "timezone": schedule.timezone,
-                    },
-                    kind="schedule.tick",
-                    code_version=self.runtime.settings.code_version,
-                )
-                event_id, outcome = ingested.event_id, "fired"
-                self.woken.update(ingested.queues)
+            tick_local = tick.astimezone(ZoneInfo(schedule.timezone))
+            ingested = await repository.ingest(
+                conn,
+                source=automation.name,
+                key=tick.isoformat(),
+                payload={
+                    "tick": tick_local.isoformat(),
+                    "cron": schedule.expression(self.runtime.settings),
+                    "timezone": schedule.timezone,
+                },
+                kind="schedule.tick",
+                code_version=self.runtime.settings.code_version,
+            )
+            event_id, outcome = ingested.event_id, "fired"
+            self.woken.update(ingested.queues)
         await timers_repository.record_tick(
             conn, automation=automation.name, tick_at=tick, outcome=outcome, event_id=event_id
         )
