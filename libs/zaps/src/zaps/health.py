@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from zaps import cache
+from zaps import cache, health_repository
 from zaps.context import Runtime, RuntimeDep
 from zaps.settings import ZapsSettings
 
@@ -50,12 +50,8 @@ async def polls_fresh(runtime: Runtime[ZapsSettings]) -> float:
     async with runtime.database.connection(timeout=CHECK_TIMEOUT_S) as conn:
         for poller in runtime.service.pollers.values():
             allowed = 3 * poller.interval(runtime.settings)
-            cursor = await conn.execute(
-                "SELECT extract(epoch FROM now() - coalesce(last_ok_at, %s)) AS age FROM zaps_timer WHERE name = %s",
-                (runtime.started_at, poller.source),
-            )
-            row = await cursor.fetchone()
-            if row is not None and float(row["age"]) > allowed:
+            age = await health_repository.seconds_since_poll_ok(conn, poller.source, default=runtime.started_at)
+            if age is not None and age > allowed:
                 stalled.append(poller.source)
     if stalled:
         raise StalledPolls(stalled)

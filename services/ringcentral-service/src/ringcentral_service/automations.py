@@ -15,6 +15,7 @@ from zaps import PermanentError, Run
 from zaps.engine.triggers import setting_value
 from zaps.service import Service
 
+from ringcentral_service import repository
 from ringcentral_service.errors import RingCentralError
 from ringcentral_service.events import CALL_KINDS, parse_time
 from ringcentral_service.pollers import CALLS, MESSAGES, client_for
@@ -122,16 +123,9 @@ async def transcription_text(run: Run[Settings]) -> str:
 async def _recent_reply(run: Run[Settings], step: str, number: str, hours: float) -> datetime | None:
     """When this rule last texted `number` (or, in shadow mode, would have) for another event within `hours`."""
     async with run.runtime.database.connection() as conn:
-        cursor = await conn.execute(
-            """
-            SELECT max(s.started_at) AS at FROM zaps_step s JOIN zaps_run r ON r.id = s.run_id
-            WHERE r.automation = %s AND s.name = %s AND s.status = 'succeeded'
-              AND s.input->>'to' = %s AND r.event_id <> %s AND s.started_at > now() - make_interval(secs => %s)
-            """,
-            (run.automation, step, number, run.event.id, hours * 3600),
+        return await repository.last_text_to(
+            conn, automation=run.automation, step=step, number=number, other_than_event=run.event.id, hours=hours
         )
-        row = await cursor.fetchone()
-    return row["at"] if row else None
 
 
 async def _sms_reply(run: Run[Settings], rule: Rule, rules: RulesFile, settings: Settings, text: str) -> None:
@@ -153,7 +147,7 @@ async def _sms_reply(run: Run[Settings], rule: Rule, rules: RulesFile, settings:
     # One reply per number at a time: two missed calls in a row must not both pass the check below. Shadow mode
     # checks too (against its own would-be replies), so the week beside the Zap counts the texts it would send.
     async with run.runtime.database.transaction() as conn:
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{run.automation}/{number}",))
+        await repository.lock_until_commit(conn, f"{run.automation}/{number}")
         if reply.once_per_number_hours > 0:
             earlier = await _recent_reply(run, step, number, reply.once_per_number_hours)
             if earlier is not None:

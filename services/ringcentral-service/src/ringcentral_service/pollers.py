@@ -20,7 +20,7 @@ from zaps import NewEvent, PollContext, PollResult
 from zaps.context import Runtime
 from zaps.service import Service
 
-from ringcentral_service import demo
+from ringcentral_service import demo, repository
 from ringcentral_service.client import MAX_SYNC_RECORDS, RingCentralClient, SyncResult
 from ringcentral_service.endpoints import StreamReporter, report_stream
 from ringcentral_service.errors import SyncTokenInvalid
@@ -167,28 +167,19 @@ def _reporter(source: str) -> StreamReporter:
     async def report(runtime: Runtime[Settings]) -> dict[str, Any]:
         """Last poll, its error, the age of the sync token, and the events of the last 24 hours."""
         async with runtime.database.connection() as conn:
-            cursor = await conn.execute(
-                """
-                SELECT t.last_ok_at, t.last_error, t.last_error_at, t.next_due_at, t.cursor->>'sync_time' AS sync_time,
-                       (SELECT count(*) FROM zaps_event e
-                        WHERE e.source = t.name AND e.received_at > now() - interval '24 hours') AS events_24h
-                FROM zaps_timer t WHERE t.name = %s
-                """,
-                (source,),
-            )
-            row = await cursor.fetchone()
-        if row is None:
+            status = await repository.stream_status(conn, source)
+        if status is None:
             return {"last_poll_at": None, "events_24h": 0}
         now = datetime.now(UTC)
-        synced = parse_time(row["sync_time"])
+        synced = parse_time(status.sync_time)
         return {
-            "last_poll_at": row["last_ok_at"].isoformat() if row["last_ok_at"] else None,
-            "last_poll_age_s": round((now - row["last_ok_at"]).total_seconds(), 1) if row["last_ok_at"] else None,
+            "last_poll_at": status.last_ok_at.isoformat() if status.last_ok_at else None,
+            "last_poll_age_s": round((now - status.last_ok_at).total_seconds(), 1) if status.last_ok_at else None,
             "cursor_age_s": round((now - synced).total_seconds(), 1) if synced else None,
-            "last_error": row["last_error"],
-            "last_error_at": row["last_error_at"].isoformat() if row["last_error_at"] else None,
-            "next_poll_at": row["next_due_at"].isoformat(),
-            "events_24h": row["events_24h"],
+            "last_error": status.last_error,
+            "last_error_at": status.last_error_at.isoformat() if status.last_error_at else None,
+            "next_poll_at": status.next_due_at.isoformat(),
+            "events_24h": status.events_24h,
         }
 
     return report

@@ -11,6 +11,8 @@ from fastapi import APIRouter, Request
 from zaps.context import DatabaseDep, RedisDep, RuntimeDep
 from zaps.scheduler import describe_timers
 
+from test_service import repository
+
 router = APIRouter(tags=["probes"])
 logger = logging.getLogger(__name__)
 
@@ -19,23 +21,15 @@ logger = logging.getLogger(__name__)
 async def db_round_trip(database: DatabaseDep, runtime: RuntimeDep) -> dict[str, Any]:
     started = time.perf_counter()
     async with database.connection() as conn:
-        cursor = await conn.execute(
-            "INSERT INTO zaps_probe (service) VALUES (%s) RETURNING id", (runtime.settings.service_name,)
-        )
-        row = await cursor.fetchone()
-        assert row is not None
-        cursor = await conn.execute(
-            "SELECT id, created_at, current_setting('server_version') AS version FROM zaps_probe WHERE id = %s",
-            (row["id"],),
-        )
-        read = await cursor.fetchone()
+        probe_id = await repository.write_probe(conn, runtime.settings.service_name)
+        read = await repository.read_probe(conn, probe_id)
     latency = (time.perf_counter() - started) * 1000
     assert read is not None
     return {
         "status": "ok",
-        "row_id": read["id"],
-        "written_at": read["created_at"].isoformat(),
-        "server_version": read["version"],
+        "row_id": read.id,
+        "written_at": read.created_at.isoformat(),
+        "server_version": read.server_version,
         "latency_ms": round(latency, 2),
     }
 

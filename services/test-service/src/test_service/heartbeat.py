@@ -8,6 +8,7 @@ import os
 
 from zaps import Run, schedule
 
+from test_service import repository
 from test_service.service import service
 from test_service.settings import Settings
 
@@ -15,7 +16,10 @@ from test_service.settings import Settings
 @service.automation(schedule(cron_setting="heartbeat_cron"), max_attempts=3)
 async def heartbeat(run: Run[Settings]) -> None:
     async with run.runtime.database.connection() as conn:
-        await conn.execute(
-            "INSERT INTO zaps_heartbeat (service, job, tick_at, worker) VALUES (%s, %s, %s::timestamptz, %s)",
-            (run.settings.service_name, "heartbeat", run.event.payload["tick"], f"pid-{os.getpid()}"),
+        await repository.record_heartbeat(
+            conn,
+            service=run.settings.service_name,
+            job="heartbeat",
+            tick_at=run.event.payload["tick"],
+            worker=f"pid-{os.getpid()}",
         )

@@ -21,10 +21,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 import psycopg
-from psycopg import sql
-from psycopg.types.json import Jsonb
 
 from zaps.context import Runtime
+from zaps.engine import alerts_repository
+from zaps.engine.repository import Conn
 from zaps.settings import SettingsT, ZapsSettings
 
 logger = logging.getLogger(__name__)
@@ -34,19 +34,6 @@ LEASE_S = 300  # a delivery in progress; if its process dies, housekeeping takes
 MAX_LISTED_IDS = 50  # in the text; the webhook payload has up to MAX_PAYLOAD_IDS
 MAX_PAYLOAD_IDS = 1000
 MAX_LINKS = 10
-
-_CLAIM = """
-INSERT INTO zaps_alert (automation, kind, window_start, next_attempt_at)
-VALUES (%(automation)s, %(kind)s, to_timestamp(floor(extract(epoch FROM now()) / %(window)s) * %(window)s),
-        now() + make_interval(secs => %(lease)s))
-ON CONFLICT DO NOTHING
-RETURNING automation, kind, window_start
-"""
-_FILL = """
-UPDATE zaps_alert SET detail = %(text)s, payload = %(payload)s, run_ids = %(run_ids)s
-WHERE automation = %(automation)s AND kind = %(kind)s AND window_start = %(window_start)s
-RETURNING automation, kind, window_start, detail, payload, channels_done, attempts
-"""
 
 
 def _names(runtime: Runtime[SettingsT]) -> list[str]:
@@ -80,15 +67,9 @@ async def send_dead_run_alerts(runtime: Runtime[SettingsT]) -> int:
     alerts went out."""
     settings = runtime.settings
     async with runtime.database.connection() as conn:
-        cursor = await conn.execute(
-            """
-            SELECT automation FROM zaps_run
-            WHERE alert_pending AND status IN ('dead', 'needs_review') AND automation = ANY (%s)
-            GROUP BY automation HAVING min(finished_at) <= now() - make_interval(secs => %s)
-            """,
-            (_names(runtime), settings.alert_gather_s),
+        automations = await alerts_repository.automations_with_gathered_dead_runs(
+            conn, _names(runtime), gather_s=settings.alert_gather_s
         )
-        automations = [row["automation"] for row in await cursor.fetchall()]
     sent = 0
     for automation in automations:
         alert = None
@@ -96,12 +77,7 @@ async def send_dead_run_alerts(runtime: Runtime[SettingsT]) -> int:
             claimed = await _claim(conn, runtime, automation=automation, kind="dead_run")
             if claimed is None:
                 continue  # this window had its alert: these runs are listed in the next window's
-            cursor = await conn.execute(
-                "UPDATE zaps_run SET alert_pending = NULL WHERE automation = %s AND alert_pending "
-                "AND status IN ('dead', 'needs_review') RETURNING id, status, error",
-                (automation,),
-            )
-            rows = await cursor.fetchall()
+            rows = await alerts_repository.take_pending_dead_runs(conn, automation)
             runs = sorted((row["id"], row["error"]) for row in rows if row["status"] == "dead")
             held = sorted(row["id"] for row in rows if row["status"] == "needs_review")
             if not rows:
@@ -161,19 +137,7 @@ def _describe_dead_runs(
 async def retry_undelivered(runtime: Runtime[SettingsT]) -> int:
     """Try again each alert whose delivery failed and whose pause is over; returns how many were tried."""
     async with runtime.database.connection() as conn:
-        cursor = await conn.execute(
-            """
-            UPDATE zaps_alert SET next_attempt_at = now() + make_interval(secs => %s)
-            WHERE (automation, kind, window_start) IN (
-                SELECT automation, kind, window_start FROM zaps_alert
-                WHERE delivered_at IS NULL AND given_up_at IS NULL AND next_attempt_at <= now()
-                  AND automation = ANY (%s)
-                ORDER BY next_attempt_at LIMIT 100 FOR UPDATE SKIP LOCKED)
-            RETURNING automation, kind, window_start, detail, payload, channels_done, attempts
-            """,
-            (LEASE_S, _names(runtime)),
-        )
-        due = await cursor.fetchall()
+        due = await alerts_repository.lease_due_retries(conn, _names(runtime), lease_s=LEASE_S)
     for alert in due:
         await deliver(runtime, alert)
     return len(due)
@@ -189,7 +153,8 @@ async def deliver(runtime: Runtime[SettingsT], alert: dict[str, Any]) -> bool:
     if not channels:
         # Recorded in zaps_alert all the same (the console and Grafana show it); nothing to send it through.
         logger.warning("alert with no channel configured", extra={"automation": automation, "alert": kind})
-        await _record(runtime, key, "delivered_at = now(), attempts = %(attempts)s", attempts=attempts)
+        async with runtime.database.connection() as conn:
+            await alerts_repository.record_no_channel(conn, key, attempts=attempts)
         return True
     done: list[str] = []
     failures: list[str] = []
@@ -200,39 +165,25 @@ async def deliver(runtime: Runtime[SettingsT], alert: dict[str, Any]) -> bool:
             failures.append(f"{name}: {type(error).__name__}: {error}"[:1000])
         else:
             done.append(name)
-    values = {"attempts": attempts, "done": done, "error": "; ".join(failures)[:4000] or None}
+    delivery_error = "; ".join(failures)[:4000] or None
     if not failures:
-        await _record(
-            runtime,
-            key,
-            "delivered_at = now(), attempts = %(attempts)s, channels_done = channels_done || %(done)s, "
-            "delivery_error = NULL",
-            **values,
-        )
+        async with runtime.database.connection() as conn:
+            await alerts_repository.record_delivered(conn, key, attempts=attempts, done=done)
         logger.warning("alert sent", extra={"automation": automation, "alert": kind, "attempt": attempts})
         return True
     if attempts >= settings.alert_max_attempts:
-        await _record(
-            runtime,
-            key,
-            "given_up_at = now(), attempts = %(attempts)s, channels_done = channels_done || %(done)s, "
-            "delivery_error = %(error)s",
-            **values,
-        )
+        async with runtime.database.connection() as conn:
+            await alerts_repository.record_given_up(conn, key, attempts=attempts, done=done, error=delivery_error)
         logger.error(
             "alert could not be delivered at all; giving up",
             extra={"automation": automation, "alert": kind, "attempts": attempts, "failures": failures},
         )
         return False
     pause = min(MAX_RETRY_PAUSE_S, settings.alert_retry_first_s * 2 ** (attempts - 1))
-    await _record(
-        runtime,
-        key,
-        "attempts = %(attempts)s, channels_done = channels_done || %(done)s, delivery_error = %(error)s, "
-        "next_attempt_at = now() + make_interval(secs => %(pause)s)",
-        **values,
-        pause=pause,
-    )
+    async with runtime.database.connection() as conn:
+        await alerts_repository.record_retry(
+            conn, key, attempts=attempts, done=done, error=delivery_error, pause_s=pause
+        )
     logger.error(
         "alert delivery failed; trying again",
         extra={"automation": automation, "alert": kind, "attempt": attempts, "retry_in_s": pause, "failures": failures},
@@ -260,37 +211,15 @@ def _channels(runtime: Runtime[SettingsT], alert: dict[str, Any]) -> list[tuple[
     return [(name, sending) for name, sending in channels if name not in alert["channels_done"]]
 
 
-async def _claim(conn: Any, runtime: Runtime[SettingsT], *, automation: str, kind: str) -> dict[str, Any] | None:
-    cursor = await conn.execute(
-        _CLAIM, {"automation": automation, "kind": kind, "window": runtime.settings.alert_window_s, "lease": LEASE_S}
+async def _claim(conn: Conn, runtime: Runtime[SettingsT], *, automation: str, kind: str) -> dict[str, Any] | None:
+    return await alerts_repository.claim(
+        conn, automation=automation, kind=kind, window_s=runtime.settings.alert_window_s, lease_s=LEASE_S
     )
-    claimed: dict[str, Any] | None = await cursor.fetchone()
-    return claimed
 
 
 async def _fill(
-    conn: Any, claimed: dict[str, Any], *, text: str, payload: Any, run_ids: list[int] | None
+    conn: Conn, claimed: dict[str, Any], *, text: str, payload: Any, run_ids: list[int] | None
 ) -> dict[str, Any]:
-    cursor = await conn.execute(
-        _FILL,
-        {
-            "text": text,
-            "payload": Jsonb({"automation": claimed["automation"], "kind": claimed["kind"], "text": text, **payload}),
-            "run_ids": run_ids,
-            "automation": claimed["automation"],
-            "kind": claimed["kind"],
-            "window_start": claimed["window_start"],
-        },
-    )
-    alert: dict[str, Any] = await cursor.fetchone()
-    return alert
-
-
-async def _record(runtime: Runtime[SettingsT], key: dict[str, Any], assignments: str, **values: Any) -> None:
-    """Write a delivery's outcome (`assignments`: our own SQL text above, never input)."""
-    async with runtime.database.connection() as conn:
-        query = sql.SQL(
-            "UPDATE zaps_alert SET {assignments} "
-            "WHERE automation = %(automation)s AND kind = %(kind)s AND window_start = %(window_start)s"
-        ).format(assignments=sql.SQL(assignments))  # our own literals above, never input
-        await conn.execute(query, {**key, **values})
+    # The stored payload names the alert (automation, kind, text) beside what the caller's `payload` holds.
+    full = {"automation": claimed["automation"], "kind": claimed["kind"], "text": text, **payload}
+    return await alerts_repository.fill(conn, claimed, text=text, payload=full, run_ids=run_ids)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from procrastinate.jobs import Status
 
 from zaps.context import Runtime
-from zaps.engine import alerts, repository
+from zaps.engine import alerts, housekeeping_repository, repository
 from zaps.engine.repository import RUN_TASK
 from zaps.settings import SettingsT
 
@@ -45,7 +45,7 @@ async def run_all(runtime: Runtime[SettingsT]) -> None:
 async def analyze_queue(runtime: Runtime[SettingsT]) -> None:
     """Fresh statistics for the job queue's fetch query, even where autovacuum is off (migration 0004 says why)."""
     async with runtime.database.connection() as conn:
-        await conn.execute("ANALYZE procrastinate_jobs")
+        await housekeeping_repository.analyze_job_queue(conn)
 
 
 async def recover_stalled_jobs(runtime: Runtime[SettingsT]) -> int:
@@ -102,23 +102,16 @@ async def check_silent_triggers(runtime: Runtime[SettingsT]) -> list[str]:
         for automation in runtime.service.automations.values():
             if not automation.silent_after_s:
                 continue
-            cursor = await conn.execute(
-                "SELECT greatest((SELECT max(received_at) FROM zaps_event WHERE source = %s), "
-                "(SELECT registered_at FROM zaps_automation WHERE name = %s)) AS last",
-                (automation.source, automation.name),
+            last = await housekeeping_repository.last_sign_of_life(
+                conn, source=automation.source, automation=automation.name
             )
-            row = await cursor.fetchone()
-            if row and row["last"] is not None:
-                silent.append((automation.name, (now - row["last"]).total_seconds(), automation.silent_after_s))
+            if last is not None:
+                silent.append((automation.name, (now - last).total_seconds(), automation.silent_after_s))
         for poller in runtime.service.pollers.values():
             allowed = poller.silent_after_s or 3 * poller.interval(runtime.settings)
-            cursor = await conn.execute(
-                "SELECT coalesce(last_ok_at, %s) AS last FROM zaps_timer WHERE name = %s",
-                (runtime.started_at, poller.source),
-            )
-            row = await cursor.fetchone()
-            if row:
-                silent.append((poller.source, (now - row["last"]).total_seconds(), allowed))
+            last_ok = await housekeeping_repository.last_poll_ok(conn, poller.source, default=runtime.started_at)
+            if last_ok is not None:
+                silent.append((poller.source, (now - last_ok).total_seconds(), allowed))
     alerted = []
     for name, silent_for, allowed in silent:
         if silent_for > allowed:
@@ -134,36 +127,16 @@ async def prune(runtime: Runtime[SettingsT]) -> dict[str, int]:
     service = runtime.service.name
     counts = {}
     async with runtime.database.connection() as conn:
-        cursor = await conn.execute(
-            """
-            DELETE FROM zaps_run WHERE id IN (
-                SELECT r.id FROM zaps_run r JOIN zaps_automation a ON a.name = r.automation
-                WHERE a.service = %(service)s AND (
-                    (r.status IN ('succeeded', 'filtered') AND r.created_at < now() - make_interval(days => %(keep)s))
-                    OR (r.status IN ('dead', 'needs_review')
-                        AND r.created_at < now() - make_interval(days => %(keep_dead)s)))
-                LIMIT %(batch)s)
-            """,
-            {
-                "service": service,
-                "keep": settings.run_retention_days,
-                "keep_dead": settings.dead_retention_days,
-                "batch": PRUNE_BATCH,
-            },
+        counts["runs"] = await housekeeping_repository.prune_runs(
+            conn,
+            service,
+            keep_days=settings.run_retention_days,
+            keep_dead_days=settings.dead_retention_days,
+            batch=PRUNE_BATCH,
         )
-        counts["runs"] = cursor.rowcount
-        cursor = await conn.execute(
-            """
-            DELETE FROM zaps_event WHERE id IN (
-                SELECT e.id FROM zaps_event e
-                WHERE e.received_at < now() - make_interval(days => %(keep)s)
-                  AND NOT EXISTS (SELECT 1 FROM zaps_run r WHERE r.event_id = e.id)
-                  AND e.source IN (SELECT source FROM zaps_automation WHERE service = %(service)s)
-                LIMIT %(batch)s)
-            """,
-            {"service": service, "keep": settings.run_retention_days, "batch": PRUNE_BATCH},
+        counts["events"] = await housekeeping_repository.prune_events(
+            conn, service, keep_days=settings.run_retention_days, batch=PRUNE_BATCH
         )
-        counts["events"] = cursor.rowcount
     for queue in runtime.service.queues:
         await runtime.queue.job_manager.delete_old_jobs(
             nb_hours=24 * settings.run_retention_days, queue=queue, include_failed=True

@@ -12,11 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Generic
 from zoneinfo import ZoneInfo
 
-from psycopg import sql
-from psycopg.types.json import Jsonb
-
 from zaps.context import Runtime
-from zaps.engine import housekeeping, repository
+from zaps.engine import housekeeping, repository, timers_repository
 from zaps.engine.automation import Automation
 from zaps.engine.run import capped
 from zaps.engine.triggers import NewEvent, PollContext, Poller, Schedule
@@ -85,16 +82,11 @@ class Ticker(Generic[SettingsT]):
         service = self.runtime.service
         self.woken = set()
         async with self.runtime.database.transaction() as conn:
-            cursor = await conn.execute(
-                "SELECT name, next_due_at FROM zaps_timer WHERE service = %s AND kind = 'schedule' "
-                "AND next_due_at <= now() FOR UPDATE SKIP LOCKED",
-                (service.name,),
-            )
-            for timer in await cursor.fetchall():
-                automation = service.automations.get(timer["name"])
+            for timer in await timers_repository.claim_due_schedules(conn, service.name):
+                automation = service.automations.get(timer.name)
                 if automation is None or not isinstance(automation.trigger, Schedule):
                     continue  # declared by another version of the code; leave it to that one
-                await self._fire(conn, automation, automation.trigger, timer["next_due_at"])
+                await self._fire(conn, automation, automation.trigger, timer.next_due_at)
         for queue in self.woken:  # after the commit: the workers then find the jobs
             self.runtime.wakeup.request(queue)
 
@@ -105,42 +97,30 @@ class Ticker(Generic[SettingsT]):
         event_id = None
         if now - tick > LATE_LIMIT:
             outcome = "skipped_late"
+        elif await timers_repository.has_live_run(conn, automation.name):
+            # Never two runs of one schedule at once; a stuck run does not count (`has_live_run` says why).
+            outcome = "skipped_overlap"
         else:
-            # Only a run that a job will still run counts: a stuck one (its job failed or vanished) must not skip
-            # every later tick; housekeeping queues it again or ends it.
-            overlap = sql.SQL(
-                "SELECT 1 FROM zaps_run r WHERE automation = %s AND status IN ('queued', 'running', 'retrying') "
-                "AND {live} LIMIT 1"
-            ).format(live=repository.LIVE_JOB)
-            cursor = await conn.execute(overlap, (automation.name,))
-            if await cursor.fetchone():
-                outcome = "skipped_overlap"  # never two runs of one schedule at once
-            else:
-                tick_local = tick.astimezone(ZoneInfo(schedule.timezone))
-                ingested = await repository.ingest(
-                    conn,
-                    source=automation.name,
-                    key=tick.isoformat(),
-                    payload={
-                        "tick": tick_local.isoformat(),
-                        "cron": schedule.expression(self.runtime.settings),
-                        "timezone": schedule.timezone,
-                    },
-                    kind="schedule.tick",
-                    code_version=self.runtime.settings.code_version,
-                )
-                event_id, outcome = ingested.event_id, "fired"
-                self.woken.update(ingested.queues)
-        await conn.execute(
-            "INSERT INTO zaps_tick (automation, tick_at, outcome, event_id) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT DO NOTHING",
-            (automation.name, tick, outcome, event_id),
+            tick_local = tick.astimezone(ZoneInfo(schedule.timezone))
+            ingested = await repository.ingest(
+                conn,
+                source=automation.name,
+                key=tick.isoformat(),
+                payload={
+                    "tick": tick_local.isoformat(),
+                    "cron": schedule.expression(self.runtime.settings),
+                    "timezone": schedule.timezone,
+                },
+                kind="schedule.tick",
+                code_version=self.runtime.settings.code_version,
+            )
+            event_id, outcome = ingested.event_id, "fired"
+            self.woken.update(ingested.queues)
+        await timers_repository.record_tick(
+            conn, automation=automation.name, tick_at=tick, outcome=outcome, event_id=event_id
         )
         following = schedule.next_after(tick if outcome != "skipped_late" else now, self.runtime.settings)
-        await conn.execute(
-            "UPDATE zaps_timer SET next_due_at = %s, last_started_at = now(), last_ok_at = now() WHERE name = %s",
-            (following, automation.name),
-        )
+        await timers_repository.schedule_next(conn, automation.name, following)
         if outcome != "fired":
             logger.warning("schedule tick skipped", extra={"automation": automation.name, "outcome": outcome})
 
@@ -152,26 +132,17 @@ class Ticker(Generic[SettingsT]):
             return
         busy = [name for name, task in self.polls_in_flight.items() if not task.done()]
         async with self.runtime.database.transaction() as conn:
-            cursor = await conn.execute(
-                "SELECT name, cursor, version FROM zaps_timer WHERE service = %s AND kind = 'poll' "
-                "AND next_due_at <= now() AND NOT (name = ANY (%s)) FOR UPDATE SKIP LOCKED",
-                (service.name, busy),
-            )
-            claimed = await cursor.fetchall()
+            claimed = await timers_repository.claim_due_polls(conn, service.name, busy=busy)
             for timer in claimed:
-                poller = service.pollers_by_source.get(timer["name"])
+                poller = service.pollers_by_source.get(timer.name)
                 if poller is None:
                     continue
-                await conn.execute(
-                    "UPDATE zaps_timer SET next_due_at = now() + make_interval(secs => %s), last_started_at = now() "
-                    "WHERE name = %s",
-                    (poller.interval(self.runtime.settings), timer["name"]),
-                )
+                await timers_repository.start_interval(conn, timer.name, poller.interval(self.runtime.settings))
         for timer in claimed:
-            poller = service.pollers_by_source.get(timer["name"])
+            poller = service.pollers_by_source.get(timer.name)
             if poller is not None:
-                self.polls_in_flight[timer["name"]] = asyncio.create_task(
-                    self.poll(poller, timer["cursor"], timer["version"]), name=f"poll {timer['name']}"
+                self.polls_in_flight[timer.name] = asyncio.create_task(
+                    self.poll(poller, timer.cursor, timer.version), name=f"poll {timer.name}"
                 )
 
     async def poll(self, poller: Poller[SettingsT], cursor: Any, version: int) -> None:
@@ -203,12 +174,8 @@ class Ticker(Generic[SettingsT]):
     async def _store(self, poller: Poller[SettingsT], version: int, cursor: Any, events: list[NewEvent]) -> int | None:
         """The new cursor and the events, in one transaction; None if another replica moved the cursor first."""
         async with self.runtime.database.transaction() as conn:
-            moved = await conn.execute(
-                "UPDATE zaps_timer SET cursor = %s, version = version + 1, last_ok_at = now(), last_error = NULL "
-                "WHERE name = %s AND version = %s",
-                (Jsonb(cursor), poller.source, version),
-            )
-            if moved.rowcount == 0:
+            moved = await timers_repository.store_cursor(conn, poller.source, cursor=cursor, version=version)
+            if not moved:
                 # Another replica stored a newer cursor meanwhile; ours is stale. Store nothing: its events are
                 # the same records, and the next poll starts from the newer cursor.
                 logger.info("poll result dropped: cursor moved meanwhile", extra={"poller": poller.source})
@@ -233,11 +200,8 @@ class Ticker(Generic[SettingsT]):
         logger.warning("poll failed", extra={"poller": poller.source, "error": f"{type(error).__name__}: {error}"})
         wait = retry_after_of(error)
         async with self.runtime.database.connection() as conn:
-            await conn.execute(
-                "UPDATE zaps_timer SET last_error = %s, last_error_at = now(), next_due_at = CASE "
-                "WHEN %s::float8 IS NULL THEN next_due_at "
-                "ELSE greatest(next_due_at, now() + make_interval(secs => %s::float8)) END WHERE name = %s",
-                (f"{type(error).__name__}: {error}"[:2000], wait, wait, poller.source),
+            await timers_repository.record_poll_error(
+                conn, poller.source, error=f"{type(error).__name__}: {error}"[:2000], retry_after_s=wait
             )
 
     # --- housekeeping ------------------------------------------------------------------------------------------
@@ -246,14 +210,9 @@ class Ticker(Generic[SettingsT]):
         settings = self.runtime.settings
         name = housekeeping_timer(self.runtime.service.name)
         async with self.runtime.database.connection() as conn:
-            cursor = await conn.execute(
-                "UPDATE zaps_timer SET next_due_at = now() + make_interval(secs => %s), last_started_at = now() "
-                "WHERE name = %s AND next_due_at <= now() RETURNING name",
-                (settings.housekeeping_interval_s, name),
-            )
-            due = await cursor.fetchone()
-        if due is None:
+            due = await timers_repository.claim_if_due(conn, name, settings.housekeeping_interval_s)
+        if not due:
             return
         await housekeeping.run_all(self.runtime)
         async with self.runtime.database.connection() as conn:
-            await conn.execute("UPDATE zaps_timer SET last_ok_at = now() WHERE name = %s", (name,))
+            await timers_repository.record_ok(conn, name)

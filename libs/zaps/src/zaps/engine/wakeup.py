@@ -14,6 +14,8 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from zaps.engine import wakeup_repository
+
 logger = logging.getLogger(__name__)
 
 _PAYLOAD = '{"type": "job_inserted", "job_id": 0}'
@@ -26,7 +28,7 @@ def channel(queue: str) -> str:
 async def notify(conn: Any, queues: Iterable[str]) -> None:
     """Send the wake-up now, on `conn` (outside any transaction that wrote data)."""
     for queue in sorted(set(queues)):
-        await conn.execute("SELECT pg_notify(%s, %s)", (channel(queue), _PAYLOAD))
+        await wakeup_repository.notify(conn, channel(queue), _PAYLOAD)
 
 
 class Wakeup:
