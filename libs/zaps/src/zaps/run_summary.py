@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from zaps.engine.statuses import ACTIVE, RunStatus
+from zaps.engine.statuses import RunStatus
 
 _ERROR_WIDTH = 100  # an error longer than this is cut on its line: --json has it whole
 
@@ -52,9 +52,8 @@ def _took(run: dict[str, Any], now: datetime) -> str:
     started, finished = run.get("started_at"), run.get("finished_at")
     if started is None:
         return "not started yet"
-    if finished is None:
-        going = "running" if run["status"] in ACTIVE else str(run["status"])
-        return f"{going} for {format_duration((now - started).total_seconds())} so far"
+    if finished is None:  # still going (running, or retrying between attempts)
+        return f"{format_duration((now - started).total_seconds())} so far ({run['status']})"
     return format_duration((finished - started).total_seconds())
 
 
