@@ -1,6 +1,7 @@
 """The console's pages and its small JSON API: sign-in, automations, runs, one run, replay, static files.
 
-Every route sits behind `gate.SessionGate` (session and CSRF); the handlers read, call a repository, and render.
+Every route sits behind `gate.SessionGate` (session and CSRF); the handlers read through a repository, act on runs
+through `zaps.engine.operations` (which wakes the workers too, as for the admin API and the CLI), and render.
 """
 
 from __future__ import annotations
