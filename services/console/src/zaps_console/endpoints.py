@@ -314,7 +314,6 @@ async def replay_many(
             status=RunStatus.DEAD,
             since=since,
             until=until,
-            limit=repository.MAX_REPLAY,
             stalled_after_s=runtime.settings.stalled_after_s,
         )
     logger.info("dead runs replayed", extra={"runs": len(replayed.queued), "automation": run_filter.automation})

@@ -11,11 +11,12 @@ from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection, sql
+from zaps.engine.operations import MAX_SELECTION
 from zaps.engine.repository import run_filter
 
 Conn = AsyncConnection[Any]
 
-MAX_REPLAY = 10_000  # one confirmation replays at most this many (the oldest first); the next one takes the rest
+MAX_REPLAY = MAX_SELECTION  # one confirmation replays at most this many (the oldest first); the next takes the rest
 
 # Each LATERAL answers from an index of zaps_run or zaps_event: the last run and event are one probe each, the
 # 24 h counts read that day's runs, and the dead count reads the partial index of dead runs (migration 0004).
