@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 from zaps import signing
+from zaps.engine.statuses import TERMINAL, RunStatus, sql_list
 
 from bench.harness import (
     BenchDatabase,
@@ -96,12 +97,15 @@ def _events(database_url: str) -> int:
     return _count(database_url, "SELECT count(*) FROM zaps_event WHERE source = %s", AUTOMATION)
 
 
-def _runs(database_url: str, statuses: tuple[str, ...]) -> int:
+QUEUED = frozenset({RunStatus.QUEUED})
+
+
+def _runs(database_url: str, statuses: frozenset[RunStatus]) -> int:
     return _count(
         database_url,
         "SELECT count(*) FROM zaps_run WHERE automation = %s AND status = ANY (%s)",
         AUTOMATION,
-        list(statuses),
+        sql_list(statuses),
     )
 
 
@@ -144,7 +148,7 @@ def measure_ingest(database: BenchDatabase, env: dict[str, str], prefix: str, se
     name = _database_name(database)
     with service_process(SERVICE, {**env, "RUN_WORKER": "false"}) as server:
         events_before = _events(database.url)
-        runs_before = _runs(database.url, ("queued",))
+        runs_before = _runs(database.url, QUEUED)
         cpu, pg_cpu = server.cpu_seconds(), postgres_cpu_seconds(name)
         result = load(
             server.url(HOOK),
@@ -159,7 +163,7 @@ def measure_ingest(database: BenchDatabase, env: dict[str, str], prefix: str, se
         server_cpu = (server.cpu_seconds() - cpu) / elapsed
         postgres_cpu = (postgres_cpu_seconds(name) - pg_cpu) / elapsed
         events = _events(database.url) - events_before
-        runs = _runs(database.url, ("queued",)) - runs_before
+        runs = _runs(database.url, QUEUED) - runs_before
     return Ingest(result, events, runs, server_cpu, postgres_cpu)
 
 
@@ -186,9 +190,6 @@ class Drain:
     outcomes: dict[str, int]  # every run of the automation by status, afterwards
 
 
-TERMINAL = ("succeeded", "filtered", "dead")
-
-
 def _drain_window(database: BenchDatabase, server: ServiceProcess, backlog: int, limit_s: float) -> Window:
     """Runs finished over `limit_s`, or until the backlog is done (sampled every 0.25 s)."""
     name = _database_name(database)
@@ -210,7 +211,7 @@ def _drain_window(database: BenchDatabase, server: ServiceProcess, backlog: int,
 
 
 def measure_drain(database: BenchDatabase, env: dict[str, str]) -> Drain:
-    backlog = _runs(database.url, ("queued",))
+    backlog = _runs(database.url, QUEUED)
     if backlog == 0:
         raise BenchError("no queued run to drain (the ingest stored none)")
     with service_process(SERVICE, {**env, "RUN_WORKER": "true"}) as server:

@@ -15,9 +15,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
 
-# Must be empty. These files' SQL is being moved into repository modules on another branch; the merge empties it.
-NOT_YET_MOVED = {"libs/zaps/src/zaps/engine/admin.py", "libs/zaps/src/zaps/runs_cli.py"}
-
 # SQL keywords in capitals, as the house writes them: English text in a log line or an error ("select a file")
 # never matches, and a lower-case statement would not pass review anyway.
 SQL_STATEMENT = re.compile(
@@ -94,15 +91,8 @@ def misplaced_sql(root: Path) -> list[str]:
 
 
 def test_sql_sits_only_in_repository_modules():
-    misplaced = [place for place in misplaced_sql(ROOT) if place.split(":")[0] not in NOT_YET_MOVED]
+    misplaced = misplaced_sql(ROOT)
     assert misplaced == [], "SQL outside a repository module (move it into one):\n" + "\n".join(misplaced)
-
-
-def test_the_files_not_yet_moved_still_hold_sql():
-    # An entry whose SQL has moved must leave the set, so that the set only shrinks to empty.
-    still = {place.split(":")[0] for place in misplaced_sql(ROOT)}
-    moved = sorted(NOT_YET_MOVED - still)
-    assert moved == [], f"no SQL left in {moved}: take it out of NOT_YET_MOVED"
 
 
 def test_the_check_finds_sql_planted_in_a_service(tmp_path):

@@ -1,7 +1,10 @@
-"""The run page of a stuck run (active, with no job that will run it) says so and offers Replay, which works."""
+"""The run page of a stuck run (active, with no job that will run it) says so and offers Replay, which works and
+wakes the workers; a run held for review offers send again and mark as done."""
 
 from console_builders import HTML, PREFIX, add_automation, add_run, connect, page_token, sign_in
+from zaps.engine.wakeup import channel
 from zaps.testing.apps import running
+from zaps.testing.wakeups import listening
 from zaps_console.service import service
 
 
@@ -20,6 +23,29 @@ async def test_a_stuck_run_says_so_and_can_be_replayed(console_settings, databas
         assert conn.execute("SELECT status FROM zaps_run WHERE id = %s", (run_id,)).fetchone() == {"status": "queued"}
         jobs = conn.execute("SELECT count(*) AS n FROM procrastinate_jobs WHERE status = 'todo'").fetchone()
     assert jobs == {"n": 1}
+
+
+async def test_a_replay_from_the_console_wakes_the_workers_of_its_queue(console_settings, database_url):
+    add_automation(database_url, "shop.orders")
+    one, many = add_run(database_url, "shop.orders", "dead"), add_run(database_url, "shop.orders", "dead")
+    async with (
+        running(service.create_app(console_settings())) as client,
+        listening(database_url, "shop.events") as wakeups,
+    ):
+        await sign_in(client)
+        token = await page_token(client, f"/runs/{one}")
+        replay = await client.post(f"{PREFIX}/runs/{one}/replay", data={"csrf_token": token})
+        after_one = await wakeups.heard()
+        bulk = await client.post(f"{PREFIX}/runs/replay", data={"csrf_token": token, "automation": "shop.orders"})
+        after_bulk = await wakeups.heard()
+    # The workers hear of the new job at once, instead of finding it at their next poll.
+    assert replay.headers["location"].endswith("notice=replayed")
+    assert after_one == [channel("shop.events")]
+    assert "replayed=1" in bulk.headers["location"]
+    assert after_bulk == [channel("shop.events")] * 2
+    with connect(database_url) as conn:
+        queued = conn.execute("SELECT id FROM zaps_run WHERE status = 'queued' ORDER BY id").fetchall()
+    assert [row["id"] for row in queued] == [one, many]
 
 
 def hold(database_url: str, automation: str) -> int:

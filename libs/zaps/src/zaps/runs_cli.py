@@ -1,21 +1,26 @@
 """`zaps runs …`: list, show and replay runs, and settle runs held for review, straight from the database
-(DATABASE_URL)."""
+(DATABASE_URL). Replaying and settling go through `zaps.engine.operations`, as the admin API and the console do."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
-from zaps.engine import repository, wakeup
+from zaps.engine import operations, repository
 from zaps.engine.admin import parse_since
+from zaps.engine.statuses import RunStatus
+from zaps.run_summary import summarize
+from zaps.settings import ZapsSettings
 
 MAX_LIMIT = 10_000
-STATUSES = ["queued", "running", "succeeded", "filtered", "retrying", "dead", "paused", "needs_review"]
+STATUSES = [status.value for status in RunStatus]  # plain strings: argparse shows the choices with repr()
 
 
 def _since(value: str) -> str:
@@ -60,40 +65,47 @@ def add_commands(commands: Any) -> None:
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     listing.set_defaults(func=_list)
 
-    show = sub.add_parser("show", help="one run: event, attempts, steps")
+    show = sub.add_parser("show", help="one run: event, attempts, steps, ledger keys")
     show.add_argument("run_id", type=_run_id)
+    show.add_argument("--json", action="store_true", help="print the whole record as JSON instead of a summary")
     show.set_defaults(func=_show)
 
     replay = sub.add_parser("replay", help="queue runs again with the current code (done steps are skipped)")
     replay.add_argument("run_ids", type=_run_id, nargs="*", help="run ids; or select with --automation")
     replay.add_argument("--automation")
-    replay.add_argument("--status", choices=STATUSES, default="dead")
+    replay.add_argument("--status", choices=STATUSES, default=RunStatus.DEAD.value)
     replay.add_argument("--since", type=_since, help="24h, 30m, 7d or an ISO time")
     replay.set_defaults(func=_replay)
 
-    for command, decision, what in (
-        ("send-again", "send_again", "send its unsure step again (same idempotency key), then go on"),
-        ("mark-done", "mark_done", "record its unsure step as done without sending it, then go on"),
-    ):
+    settlements: list[tuple[str, operations.Settle, str]] = [
+        ("send-again", operations.send_again, "send its unsure step again (same idempotency key), then go on"),
+        ("mark-done", operations.mark_done, "record its unsure step as done without sending it, then go on"),
+    ]
+    for command, settle_with, what in settlements:
         settle = sub.add_parser(command, help=f"a run that needs review: {what}")
         settle.add_argument("run_id", type=_run_id)
-        settle.set_defaults(func=_settle, decision=decision)
+        settle.set_defaults(func=_settle, settle=settle_with)
 
 
-def _database_url() -> str:
+def _settings() -> ZapsSettings:
+    from zaps.settings import load_settings
+
+    return load_settings(ZapsSettings)
+
+
+@asynccontextmanager
+async def _connect(settings: ZapsSettings) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    """An autocommit connection: each operation commits its own work, then wakes the workers."""
     from zaps.app import resolve_database_url
-    from zaps.settings import ZapsSettings, load_settings
 
-    return resolve_database_url(load_settings(ZapsSettings))
-
-
-async def _connect() -> psycopg.AsyncConnection[Any]:
-    return await psycopg.AsyncConnection.connect(_database_url(), row_factory=dict_row, autocommit=True)
+    url = resolve_database_url(settings)
+    async with await psycopg.AsyncConnection.connect(url, row_factory=dict_row, autocommit=True) as conn:
+        yield conn
 
 
 def _list(args: argparse.Namespace) -> int:
     async def fetch() -> list[dict[str, Any]]:
-        async with await _connect() as conn:
+        async with _connect(_settings()) as conn:
             return await repository.list_runs(
                 conn, automation=args.automation, status=args.status, since=parse_since(args.since), limit=args.limit
             )
@@ -105,27 +117,32 @@ def _list(args: argparse.Namespace) -> int:
     if not runs:
         print("no runs")
         return 0
-    print(f"{'ID':>8}  {'STATUS':<10} {'TRIES':>5}  {'CREATED (UTC)':<19}  {'AUTOMATION':<32} NOTE")
+    print(f"{'ID':>8}  {'STATUS':<12} {'TRIES':>5}  {'CREATED (UTC)':<19}  {'AUTOMATION':<32} NOTE")
     for row in runs:
         note = row["filter_reason"] or row["error"] or ""
         created = row["created_at"].strftime("%Y-%m-%d %H:%M:%S")
         print(
-            f"{row['id']:>8}  {row['status']:<10} {row['attempts']:>5}  {created:<19}  {row['automation']:<32} "
+            f"{row['id']:>8}  {row['status']:<12} {row['attempts']:>5}  {created:<19}  {row['automation']:<32} "
             f"{note[:60]}"
         )
     return 0
 
 
 def _show(args: argparse.Namespace) -> int:
+    settings = _settings()
+
     async def fetch_one() -> dict[str, Any] | None:
-        async with await _connect() as conn:
+        async with _connect(settings) as conn:
             return await repository.get_run(conn, args.run_id)
 
     found = asyncio.run(fetch_one())
     if found is None:
         print(f"run {args.run_id} does not exist")
         return 1
-    print(json.dumps(repository.to_json(found), indent=2))
+    if args.json:
+        print(json.dumps(repository.to_json(found), indent=2))
+    else:
+        print(summarize(found, console_url=settings.console_url or None))
     return 0
 
 
@@ -133,16 +150,19 @@ def _replay(args: argparse.Namespace) -> int:
     if not args.run_ids and not args.automation:
         print("give run ids, or --automation NAME (with --status and --since)")
         return 2
+    settings = _settings()
 
     async def queue_again() -> repository.Replayed:
-        async with await _connect() as conn:
-            async with conn.transaction():
-                ids = args.run_ids or await repository.select_replayable(
-                    conn, automation=args.automation, status=args.status, since=parse_since(args.since)
-                )
-                replayed = await repository.replay(conn, ids)
-            await wakeup.notify(conn, replayed.queues)  # after the commit, so the workers find the jobs
-            return replayed
+        async with _connect(settings) as conn:
+            if args.run_ids:
+                return await operations.replay(conn, args.run_ids, stalled_after_s=settings.stalled_after_s)
+            return await operations.replay_selection(
+                conn,
+                automation=args.automation,
+                status=RunStatus(args.status),
+                since=parse_since(args.since),
+                stalled_after_s=settings.stalled_after_s,
+            )
 
     replayed = asyncio.run(queue_again())
     print(f"queued {len(replayed.queued)} run(s) for replay" + (f": {replayed.queued}" if replayed.queued else ""))
@@ -152,22 +172,20 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _settle(args: argparse.Namespace) -> int:
-    async def settle() -> repository.Replayed | str:
-        async with await _connect() as conn:
-            try:
-                async with conn.transaction():
-                    replayed = await repository.resolve_held(conn, args.run_id, decision=args.decision, by="CLI")
-            except repository.NotHeld:
-                cursor = await conn.execute("SELECT status FROM zaps_run WHERE id = %s", (args.run_id,))
-                row = await cursor.fetchone()
-                return f"run {args.run_id} is {row['status']}, not needs_review" if row else f"no run {args.run_id}"
-            await wakeup.notify(conn, replayed.queues)
-            return replayed
+    settle: operations.Settle = args.settle
 
-    outcome = asyncio.run(settle())
-    if isinstance(outcome, str):
-        print(outcome)
+    async def decide() -> str | None:
+        async with _connect(_settings()) as conn:
+            try:
+                await settle(conn, args.run_id, by="CLI")
+            except operations.NotHeld as held:
+                return str(held)
+            return None
+
+    refused = asyncio.run(decide())
+    if refused is not None:
+        print(refused)
         return 1
-    done = "will send its unsure step again" if args.decision == "send_again" else "has its unsure step marked done"
+    done = "will send its unsure step again" if settle is operations.send_again else "has its unsure step marked done"
     print(f"run {args.run_id} {done}, and is queued to go on")
     return 0

@@ -105,7 +105,9 @@ async def test_the_runs_command_lists_shows_and_replays(engine_settings, databas
         assert "enginetest.forward" in listing.stdout
 
         shown = await asyncio.to_thread(zaps, database_url, "runs", "show", str(dead[0]["id"]))
-        assert '"status": "dead"' in shown.stdout
+        assert shown.stdout.startswith(f"Run {dead[0]['id']}   enginetest.forward   dead\n")
+        raw = await asyncio.to_thread(zaps, database_url, "runs", "show", "--json", str(dead[0]["id"]))
+        assert '"status": "dead"' in raw.stdout
 
         one = await asyncio.to_thread(zaps, database_url, "runs", "replay", str(dead[0]["id"]))
         assert one.stdout.startswith("queued 1 run(s)")

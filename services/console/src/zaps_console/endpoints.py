@@ -1,6 +1,7 @@
 """The console's pages and its small JSON API: sign-in, automations, runs, one run, replay, static files.
 
-Every route sits behind `gate.SessionGate` (session and CSRF); the handlers read, call a repository, and render.
+Every route sits behind `gate.SessionGate` (session and CSRF); the handlers read through a repository, act on runs
+through `zaps.engine.operations` (which wakes the workers too, as for the admin API and the CLI), and render.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import redis.asyncio as redis
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from zaps.context import RedisDep, Runtime, RuntimeDep
+from zaps.engine import operations
 from zaps.engine import repository as engine
+from zaps.engine.statuses import RunStatus
 from zaps.errors import NotFound
 from zaps.settings import ZapsSettings
 
@@ -201,11 +204,15 @@ async def automations(
 async def _set_paused(request: Request, runtime: Runtime[ZapsSettings], name: str, paused: bool) -> Response:
     if "\x00" in name:  # no automation has one, and PostgreSQL text cannot hold it
         raise NotFound("automation names hold no NUL character")
-    async with runtime.database.transaction() as conn:
-        try:
-            queued = len(await engine.set_paused(conn, name, paused))  # the runs that waited, now queued
-        except LookupError:
-            raise NotFound(f"automation {name} does not exist") from None
+    try:
+        async with runtime.database.connection() as conn:
+            if paused:
+                await operations.pause(conn, name)
+                queued = 0
+            else:
+                queued = len((await operations.resume(conn, name)).queued)  # the runs that waited, now queued
+    except operations.UnknownAutomation:
+        raise NotFound(f"automation {name} does not exist") from None
     logger.info("automation paused" if paused else "automation resumed", extra={"automation": name, "queued": queued})
     done = "paused" if paused else "resumed"
     shown = {"done": done, "automation": name, "queued": queued if not paused else None}
@@ -255,7 +262,7 @@ async def runs(request: Request, console: ConsoleDep, runtime: RuntimeDep, sessi
         )
         names = await repository.automation_names(conn)
         dead_count = None
-        if run_filter.status == "dead":
+        if run_filter.status == RunStatus.DEAD:
             dead_count = await repository.count_dead(
                 conn, automation=run_filter.automation_or_none, since=since, until=until
             )
@@ -281,7 +288,7 @@ async def runs(request: Request, console: ConsoleDep, runtime: RuntimeDep, sessi
 @pages.get("/runs/replay")
 async def confirm_replay(request: Request, console: ConsoleDep, runtime: RuntimeDep, session: SessionDep) -> Response:
     try:
-        run_filter = RunFilter.read({**request.query_params, "status": "dead"})
+        run_filter = RunFilter.read({**request.query_params, "status": RunStatus.DEAD})
     except BadFilter as error:
         return console.render(request, "error.html", {"title": "Bad filter", "message": str(error)}, status_code=400)
     since, until = run_filter.window()
@@ -296,13 +303,19 @@ async def replay_many(
     request: Request, console: ConsoleDep, runtime: RuntimeDep, session: SessionDep, form: FormDep
 ) -> Response:
     try:
-        run_filter = RunFilter.read({**form, "status": "dead"})
+        run_filter = RunFilter.read({**form, "status": RunStatus.DEAD})
     except BadFilter as error:
         return console.render(request, "error.html", {"title": "Bad filter", "message": str(error)}, status_code=400)
     since, until = run_filter.window()
-    async with runtime.database.transaction() as conn:
-        ids = await repository.dead_run_ids(conn, automation=run_filter.automation_or_none, since=since, until=until)
-        replayed = await engine.replay(conn, ids, stalled_after_s=runtime.settings.stalled_after_s)
+    async with runtime.database.connection() as conn:
+        replayed = await operations.replay_selection(
+            conn,
+            automation=run_filter.automation_or_none,
+            status=RunStatus.DEAD,
+            since=since,
+            until=until,
+            stalled_after_s=runtime.settings.stalled_after_s,
+        )
     logger.info("dead runs replayed", extra={"runs": len(replayed.queued), "automation": run_filter.automation})
     return redirect(request, "/runs" + run_filter.link(status="", replayed=str(len(replayed.queued))))
 
@@ -339,8 +352,8 @@ async def show_run(
 
 @pages.post("/runs/{run_id:int}/replay")
 async def replay_one(request: Request, runtime: RuntimeDep, session: SessionDep, run_id: int) -> Response:
-    async with runtime.database.transaction() as conn:
-        replayed = await engine.replay(conn, [run_id], stalled_after_s=runtime.settings.stalled_after_s)
+    async with runtime.database.connection() as conn:
+        replayed = await operations.replay(conn, [run_id], stalled_after_s=runtime.settings.stalled_after_s)
     if run_id in replayed.refused and replayed.refused[run_id] == "no such run":
         raise NotFound(f"run {run_id} does not exist")
     logger.info("run replayed" if replayed.queued else "run not replayed", extra={"run": run_id})
@@ -349,27 +362,30 @@ async def replay_one(request: Request, runtime: RuntimeDep, session: SessionDep,
 
 @pages.post("/runs/{run_id:int}/send-again")
 async def send_again(request: Request, runtime: RuntimeDep, session: SessionDep, run_id: int) -> Response:
-    return await _settle(request, runtime, session, run_id, "send_again")
+    return await _settle(request, runtime, session, run_id, operations.send_again, "send-again")
 
 
 @pages.post("/runs/{run_id:int}/mark-done")
 async def mark_done(request: Request, runtime: RuntimeDep, session: SessionDep, run_id: int) -> Response:
-    return await _settle(request, runtime, session, run_id, "mark_done")
+    return await _settle(request, runtime, session, run_id, operations.mark_done, "mark-done")
 
 
 async def _settle(
-    request: Request, runtime: Runtime[ZapsSettings], session: Session, run_id: int, decision: str
+    request: Request,
+    runtime: Runtime[ZapsSettings],
+    session: Session,
+    run_id: int,
+    settle: operations.Settle,
+    notice: str,
 ) -> Response:
     """A run held for review: its unsure step is sent again, or recorded as done; then the run goes on."""
     try:
-        async with runtime.database.transaction() as conn:
-            replayed = await engine.resolve_held(conn, run_id, decision=decision, by=f"console ({session.username})")
-    except engine.NotHeld:
+        async with runtime.database.connection() as conn:
+            await settle(conn, run_id, by=f"console ({session.username})")
+    except operations.NotHeld:
         return redirect(request, f"/runs/{run_id}?notice=not-held")
-    for queue in replayed.queues:
-        runtime.wakeup.request(queue)
-    logger.info("held run settled", extra={"run": run_id, "decision": decision})
-    return redirect(request, f"/runs/{run_id}?notice={decision.replace('_', '-')}")
+    logger.info("held run settled", extra={"run": run_id, "decision": notice})
+    return redirect(request, f"/runs/{run_id}?notice={notice}")
 
 
 # --- the console's own JSON API and static files -----------------------------------------------------------------

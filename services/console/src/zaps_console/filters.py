@@ -7,10 +7,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 from zaps.engine.admin import parse_since
+from zaps.engine.statuses import RunStatus
 
 from zaps_console import views
 
-STATUS_CHOICES = ["dead", "needs_review", "retrying", "running", "queued", "paused", "succeeded", "filtered"]
+# Every status, those that want attention first (the order of the status menu).
+STATUS_CHOICES: list[RunStatus] = [
+    RunStatus.DEAD,
+    RunStatus.NEEDS_REVIEW,
+    RunStatus.RETRYING,
+    RunStatus.RUNNING,
+    RunStatus.QUEUED,
+    RunStatus.PAUSED,
+    RunStatus.SUCCEEDED,
+    RunStatus.FILTERED,
+]
 WINDOW_CHOICES = [
     ("", "Any time"),
     ("1h", "Last hour"),

@@ -1,6 +1,8 @@
-"""The console's own SQL: the automations overview and the dead runs a filter selects for replay.
+"""The console's own read queries: the automations overview, the dead runs a filter counts, a run's progress,
+and its sign-in sessions.
 
-Listing runs, showing one, replaying and pausing use `zaps.engine.repository`; only what it lacks is here.
+Listing runs and showing one use `zaps.engine.repository`; replaying, pausing, resuming and settling runs go
+through `zaps.engine.operations` (which also wakes the workers). Only what those lack is here.
 """
 
 from __future__ import annotations
@@ -9,11 +11,12 @@ from datetime import datetime
 from typing import Any
 
 from psycopg import AsyncConnection, sql
+from zaps.engine.operations import MAX_SELECTION
 from zaps.engine.repository import run_filter
 
 Conn = AsyncConnection[Any]
 
-MAX_REPLAY = 10_000  # one confirmation replays at most this many (the oldest first); the next one takes the rest
+MAX_REPLAY = MAX_SELECTION  # one confirmation replays at most this many (the oldest first); the next takes the rest
 
 # Each LATERAL answers from an index of zaps_run or zaps_event: the last run and event are one probe each, the
 # 24 h counts read that day's runs, and the dead count reads the partial index of dead runs (migration 0004).
@@ -68,16 +71,6 @@ async def count_dead(
     cursor = await conn.execute(query.format(where=where), {**params, "limit": limit})
     row = await cursor.fetchone()
     return int(row["n"]) if row else 0
-
-
-async def dead_run_ids(
-    conn: Conn, *, automation: str | None, since: datetime | None, until: datetime | None, limit: int = MAX_REPLAY
-) -> list[int]:
-    """The dead runs the filter selects, the oldest first (they have waited longest), at most `limit`."""
-    where, params = run_filter(status="dead", automation=automation, since=since, until=until)
-    query = sql.SQL("SELECT id FROM zaps_run WHERE {where} ORDER BY created_at, id LIMIT %(limit)s")
-    cursor = await conn.execute(query.format(where=where), {**params, "limit": limit})
-    return [row["id"] for row in await cursor.fetchall()]
 
 
 async def run_status(conn: Conn, run_id: int) -> dict[str, Any] | None:

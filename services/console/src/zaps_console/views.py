@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from zaps.engine.repository import REPLAYABLE, TERMINAL
+from zaps.engine.statuses import REPLAYABLE, TERMINAL, RunStatus, StepStatus
 
 
 @dataclass(frozen=True)
@@ -22,29 +22,33 @@ class StatusLook:
     meaning: str  # the tooltip
 
 
-STATUSES: dict[str, StatusLook] = {
-    "succeeded": StatusLook("Succeeded", "ok", "✓", "The automation ran to the end"),
-    "filtered": StatusLook("Filtered", "muted", "⊘", "The automation chose not to act on this event"),
-    "dead": StatusLook("Dead", "bad", "✕", "Failed for good: every attempt was used, or the error was permanent"),
-    "needs_review": StatusLook(
+STATUSES: dict[str, StatusLook] = {  # one for every RunStatus (tests/test_status_menu.py checks)
+    RunStatus.SUCCEEDED: StatusLook("Succeeded", "ok", "✓", "The automation ran to the end"),
+    RunStatus.FILTERED: StatusLook("Filtered", "muted", "⊘", "The automation chose not to act on this event"),
+    RunStatus.DEAD: StatusLook(
+        "Dead", "bad", "✕", "Failed for good: every attempt was used, or the error was permanent"
+    ),
+    RunStatus.NEEDS_REVIEW: StatusLook(
         "Needs review",
         "bad",
         "?",
         "A step may have happened and its rule is hold: send it again, or mark it as done",
     ),
-    "retrying": StatusLook("Retrying", "warn", "↻", "Failed; another attempt is scheduled"),
-    "running": StatusLook("Running", "info", "▶", "An attempt is running now"),
-    "queued": StatusLook("Queued", "info", "…", "Waiting for a worker"),
-    "paused": StatusLook("Paused", "paused", "⏸", "Held while its automation is paused"),
+    RunStatus.RETRYING: StatusLook("Retrying", "warn", "↻", "Failed; another attempt is scheduled"),
+    RunStatus.RUNNING: StatusLook("Running", "info", "▶", "An attempt is running now"),
+    RunStatus.QUEUED: StatusLook("Queued", "info", "…", "Waiting for a worker"),
+    RunStatus.PAUSED: StatusLook("Paused", "paused", "⏸", "Held while its automation is paused"),
 }
 # Outcomes of attempts and steps that are not run statuses.
 OUTCOMES: dict[str, StatusLook] = {
     "replayed": StatusLook("Replayed", "info", "↺", "Queued again from the console or the CLI"),
     "crashed": StatusLook("Crashed", "bad", "✕", "The worker stopped during this attempt"),
-    "failed": StatusLook("Failed", "bad", "✕", "This step raised an error"),
-    "reused": StatusLook("Reused", "muted", "=", "Done by an earlier attempt: its recorded output was reused"),
-    "unsure": StatusLook("Unsure", "warn", "?", "Sent, but no answer was recorded: it may have happened"),
-    "verified": StatusLook("Verified", "ok", "✓", "An unsure try was found done at the target: not sent again"),
+    StepStatus.FAILED: StatusLook("Failed", "bad", "✕", "This step raised an error"),
+    StepStatus.REUSED: StatusLook("Reused", "muted", "=", "Done by an earlier attempt: its recorded output was reused"),
+    StepStatus.UNSURE: StatusLook("Unsure", "warn", "?", "Sent, but no answer was recorded: it may have happened"),
+    StepStatus.VERIFIED: StatusLook(
+        "Verified", "ok", "✓", "An unsure try was found done at the target: not sent again"
+    ),
 }
 
 

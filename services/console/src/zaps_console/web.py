@@ -13,6 +13,7 @@ import jinja2
 from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
+from zaps.engine.statuses import RunStatus
 from zaps.errors import Unauthorized
 
 from zaps_console import views
@@ -53,6 +54,7 @@ def build_templates() -> Jinja2Templates:
         query_string=views.query_string,
         is_replayable=views.is_replayable,
         is_terminal=views.is_terminal,
+        RunStatus=RunStatus,  # templates name a status as RunStatus.DEAD, never as a string of their own
     )
     return Jinja2Templates(env=env)
 

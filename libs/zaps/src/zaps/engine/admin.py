@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from zaps import signing
 from zaps.context import Runtime, RuntimeDep, get_runtime
-from zaps.engine import repository
+from zaps.engine import operations, repository
+from zaps.engine.statuses import RunStatus
 from zaps.errors import Conflict, NotFound, Unauthorized
 from zaps.settings import ZapsSettings
 
-RunStatus = Literal["queued", "running", "succeeded", "filtered", "retrying", "dead", "paused", "needs_review"]
 _DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -95,7 +95,7 @@ class ReplayRequest(BaseModel):
         default=None, max_length=10_000, description="Replay these runs"
     )
     automation: Name | None = Field(default=None, max_length=200, description="…or every run of this automation")
-    status: RunStatus = Field(default="dead", description="…in this status")
+    status: RunStatus = Field(default=RunStatus.DEAD, description="…in this status")
     since: Since = Field(default=None, max_length=40, description="…created since (24h, 7d, or ISO time)")
 
     @model_validator(mode="after")
@@ -118,11 +118,9 @@ async def list_runs(
     async with runtime.database.connection() as conn:
         before = None
         if before_id is not None:
-            cursor = await conn.execute("SELECT created_at, id FROM zaps_run WHERE id = %s", (before_id,))
-            row = await cursor.fetchone()
-            if row is None:
+            before = await repository.run_position(conn, before_id)
+            if before is None:
                 raise NotFound(f"run {before_id} does not exist")
-            before = (row["created_at"], row["id"])
         runs = await repository.list_runs(
             conn, automation=automation, status=status, since=since_at, before=before, limit=limit
         )
@@ -141,16 +139,18 @@ async def show_run(runtime: RuntimeDep, run_id: int) -> dict[str, Any]:
 
 @router.post("/runs/replay", summary="Replay runs with the current code (ledger-completed steps are skipped)")
 async def replay_runs(runtime: RuntimeDep, request: ReplayRequest) -> dict[str, Any]:
-    async with runtime.database.transaction() as conn:
+    stalled_after_s = runtime.settings.stalled_after_s
+    async with runtime.database.connection() as conn:
         if request.run_ids:
-            ids = request.run_ids
+            replayed = await operations.replay(conn, request.run_ids, stalled_after_s=stalled_after_s)
         else:
-            ids = await repository.select_replayable(
-                conn, automation=request.automation, status=request.status, since=parse_since(request.since)
+            replayed = await operations.replay_selection(
+                conn,
+                automation=request.automation,
+                status=request.status,
+                since=parse_since(request.since),
+                stalled_after_s=stalled_after_s,
             )
-        replayed = await repository.replay(conn, ids, stalled_after_s=runtime.settings.stalled_after_s)
-    for queue in replayed.queues:
-        runtime.wakeup.request(queue)
     return {"queued": replayed.queued, "refused": {str(k): v for k, v in replayed.refused.items()}}
 
 
@@ -166,7 +166,7 @@ _HELD: dict[int | str, dict[str, Any]] = {
     responses=_HELD,
 )
 async def send_again(runtime: RuntimeDep, run_id: int) -> dict[str, Any]:
-    return await _settle(runtime, run_id, "send_again")
+    return await _settle(runtime, run_id, operations.send_again, "send_again")
 
 
 @router.post(
@@ -175,55 +175,44 @@ async def send_again(runtime: RuntimeDep, run_id: int) -> dict[str, Any]:
     responses=_HELD,
 )
 async def mark_done(runtime: RuntimeDep, run_id: int) -> dict[str, Any]:
-    return await _settle(runtime, run_id, "mark_done")
+    return await _settle(runtime, run_id, operations.mark_done, "mark_done")
 
 
-async def _settle(runtime: Runtime[ZapsSettings], run_id: int, decision: str) -> dict[str, Any]:
+async def _settle(
+    runtime: Runtime[ZapsSettings], run_id: int, settle: operations.Settle, decision: str
+) -> dict[str, Any]:
     if not 0 < run_id < 2**62:
         raise NotFound(f"run {run_id} does not exist")
     try:
-        async with runtime.database.transaction() as conn:
-            replayed = await repository.resolve_held(conn, run_id, decision=decision, by="admin API")
-    except repository.NotHeld:
         async with runtime.database.connection() as conn:
-            cursor = await conn.execute("SELECT status FROM zaps_run WHERE id = %s", (run_id,))
-            row = await cursor.fetchone()
-        if row is None:
-            raise NotFound(f"run {run_id} does not exist") from None
-        raise Conflict(f"run {run_id} is {row['status']}, not needs_review") from None
-    for queue in replayed.queues:
-        runtime.wakeup.request(queue)
+            replayed = await settle(conn, run_id, by="admin API")
+    except operations.NotHeld as held:
+        raise (Conflict(str(held)) if held.status else NotFound(str(held))) from None
     return {"run_id": run_id, "decision": decision, "queued": replayed.queued}
 
 
 @router.get("/automations", summary="Every automation of every service")
 async def list_automations(runtime: RuntimeDep) -> dict[str, Any]:
     async with runtime.database.connection() as conn:
-        cursor = await conn.execute(
-            "SELECT name, service, source, kinds, trigger, max_attempts, silent_after_s, paused, registered_at "
-            "FROM zaps_automation ORDER BY name"
-        )
-        rows = await cursor.fetchall()
-    return {"automations": repository.to_json([dict(row) for row in rows])}
+        automations = await repository.list_automations(conn)
+    return {"automations": repository.to_json(automations)}
 
 
 @router.post("/automations/{name}/pause", summary="Pause: events are stored, runs wait", responses=_NOT_FOUND)
 async def pause(runtime: RuntimeDep, name: Name) -> dict[str, Any]:
-    return await _set_paused(runtime, name, True)
+    try:
+        async with runtime.database.connection() as conn:
+            await operations.pause(conn, name)
+    except operations.UnknownAutomation:
+        raise NotFound(f"automation {name} does not exist") from None
+    return {"automation": name, "paused": True, "queued": 0}
 
 
 @router.post("/automations/{name}/resume", summary="Resume: the runs that waited are queued", responses=_NOT_FOUND)
 async def resume(runtime: RuntimeDep, name: Name) -> dict[str, Any]:
-    return await _set_paused(runtime, name, False)
-
-
-async def _set_paused(runtime: Runtime[ZapsSettings], name: str, paused: bool) -> dict[str, Any]:
-    async with runtime.database.transaction() as conn:
-        try:
-            queued = await repository.set_paused(conn, name, paused)
-        except LookupError:
-            raise NotFound(f"automation {name} does not exist") from None
-        queues = await repository.defer_queues(conn, queued)
-    for queue in queues:
-        runtime.wakeup.request(queue)
-    return {"automation": name, "paused": paused, "queued": len(queued)}
+    try:
+        async with runtime.database.connection() as conn:
+            resumed = await operations.resume(conn, name)
+    except operations.UnknownAutomation:
+        raise NotFound(f"automation {name} does not exist") from None
+    return {"automation": name, "paused": False, "queued": len(resumed.queued)}

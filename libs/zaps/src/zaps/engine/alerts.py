@@ -25,6 +25,7 @@ import psycopg
 from zaps.context import Runtime
 from zaps.engine import alerts_repository
 from zaps.engine.repository import Conn
+from zaps.engine.statuses import RunStatus
 from zaps.settings import SettingsT, ZapsSettings
 
 logger = logging.getLogger(__name__)
@@ -78,8 +79,8 @@ async def send_dead_run_alerts(runtime: Runtime[SettingsT]) -> int:
             if claimed is None:
                 continue  # this window had its alert: these runs are listed in the next window's
             rows = await alerts_repository.take_pending_dead_runs(conn, automation)
-            runs = sorted((row["id"], row["error"]) for row in rows if row["status"] == "dead")
-            held = sorted(row["id"] for row in rows if row["status"] == "needs_review")
+            runs = sorted((row["id"], row["error"]) for row in rows if row["status"] == RunStatus.DEAD)
+            held = sorted(row["id"] for row in rows if row["status"] == RunStatus.NEEDS_REVIEW)
             if not rows:
                 raise psycopg.Rollback(transaction)  # another replica listed them meanwhile: no empty alert
             text, payload = _describe_dead_runs(settings, automation, runs, held)
@@ -104,8 +105,8 @@ def _describe_dead_runs(
         last_error = runs[-1][1] or "no error recorded"
         noun = "run" if len(ids) == 1 else "runs"
         lines += [f"Zaps: {len(ids)} dead {noun} of {automation}: {listed}{more}.", f"Latest error: {last_error[:500]}"]
-    runs_url = f"{console}/runs?{urlencode({'automation': automation, 'status': 'dead'})}"
-    review_url = f"{console}/runs?{urlencode({'automation': automation, 'status': 'needs_review'})}"
+    runs_url = f"{console}/runs?{urlencode({'automation': automation, 'status': RunStatus.DEAD})}"
+    review_url = f"{console}/runs?{urlencode({'automation': automation, 'status': RunStatus.NEEDS_REVIEW})}"
     if ids:
         lines.append(f"All of them: {runs_url}")
     if held:

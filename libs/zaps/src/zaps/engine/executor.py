@@ -24,6 +24,7 @@ from zaps.context import Runtime
 from zaps.db import in_transaction_with_retries
 from zaps.engine import repository
 from zaps.engine.run import Event, Filtered, NeedsReview, Run
+from zaps.engine.statuses import RunStatus
 from zaps.logging import bound, event_id_var, run_id_var
 from zaps.retry import is_retryable, retry_after_of
 from zaps.settings import SettingsT
@@ -67,7 +68,7 @@ async def execute(runtime: Runtime[SettingsT], run_id: int) -> None:
     with bound(run_id_var, str(run_id)), bound(event_id_var, str(claimed["event_id"])):
         automation = automations.get(claimed["automation"])
         if automation is None:
-            await _finish(runtime, run_id, status="dead", error="this automation is not in the running code")
+            await _finish(runtime, run_id, status=RunStatus.DEAD, error="this automation is not in the running code")
             return
         row = claimed["event"]
         run = Run(
@@ -88,10 +89,10 @@ async def execute(runtime: Runtime[SettingsT], run_id: int) -> None:
         try:
             await automation.handler(run)
         except Filtered as filtered:
-            await _finish(runtime, run_id, status="filtered", filter_reason=filtered.reason[:1000])
+            await _finish(runtime, run_id, status=RunStatus.FILTERED, filter_reason=filtered.reason[:1000])
             logger.info("run filtered", extra={"automation": automation.name, "reason": filtered.reason})
         except NeedsReview as held:
-            await _finish(runtime, run_id, status="needs_review", error=describe(held))
+            await _finish(runtime, run_id, status=RunStatus.NEEDS_REVIEW, error=describe(held))
             logger.error(
                 "run needs review: a step may have happened and its rule is hold",
                 extra={"automation": automation.name, "step": held.step},
@@ -100,18 +101,18 @@ async def execute(runtime: Runtime[SettingsT], run_id: int) -> None:
             attempts, limit = claimed["attempts"], claimed["max_attempts"]
             if is_retryable(error) and attempts < limit:
                 delay = automation.backoff.delay(attempts, retry_after_of(error))
-                await _finish(runtime, run_id, status="retrying", error=describe(error), retry_in_s=delay)
+                await _finish(runtime, run_id, status=RunStatus.RETRYING, error=describe(error), retry_in_s=delay)
                 logger.warning(
                     "run failed; retrying",
                     extra={"automation": automation.name, "attempt": attempts, "retry_in_s": round(delay, 2)},
                 )
                 raise RetryRun(delay, describe(error)) from None
-            await _finish(runtime, run_id, status="dead", error=describe(error))
+            await _finish(runtime, run_id, status=RunStatus.DEAD, error=describe(error))
             logger.error(
                 "run is dead", extra={"automation": automation.name, "attempt": attempts, "error": describe(error)}
             )
         else:
-            await _finish(runtime, run_id, status="succeeded")
+            await _finish(runtime, run_id, status=RunStatus.SUCCEEDED)
             logger.info("run succeeded", extra={"automation": automation.name, "attempt": claimed["attempts"]})
 
 

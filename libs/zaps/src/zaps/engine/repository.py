@@ -1,4 +1,6 @@
-"""All of the engine's SQL. Functions take an open connection, so the caller decides the transaction."""
+"""The engine's SQL about automations, events, runs, steps, the ledger and replays (the ticker's, housekeeping's,
+alerts' and the wake-up's sit in their own *_repository modules beside it). Functions take an open connection, so
+the caller decides the transaction."""
 
 from __future__ import annotations
 
@@ -6,21 +8,27 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
 
 from zaps.engine.automation import Automation
+from zaps.engine.statuses import (
+    ACTIVE,
+    ALERTED,
+    REPLAYABLE,
+    TERMINAL,
+    LedgerStatus,
+    RunStatus,
+    StepStatus,
+    sql_list,
+)
 from zaps.settings import SettingsT
 
 Conn = AsyncConnection[Any]
 
 RUN_TASK = "zaps.run"
-TERMINAL = ("succeeded", "filtered", "dead", "needs_review")
-REPLAYABLE = ("succeeded", "filtered", "dead", "needs_review")
-ALERTED = ("dead", "needs_review")  # a run in one of these waits for a person, so an alert lists it
-ACTIVE = ("queued", "running", "retrying")
 
 
 # SQL: the run `r` has a job that will still run it. An active run without one is stuck: its job failed or vanished
@@ -70,6 +78,15 @@ async def ensure_timer(conn: Conn, *, name: str, service: str, kind: str, first_
         "ON CONFLICT (name) DO NOTHING",
         (name, service, kind, first_due),
     )
+
+
+async def list_automations(conn: Conn) -> list[dict[str, Any]]:
+    """Every automation of every service, by name."""
+    cursor = await conn.execute(
+        "SELECT name, service, source, kinds, trigger, max_attempts, silent_after_s, paused, registered_at "
+        "FROM zaps_automation ORDER BY name"
+    )
+    return [dict(row) for row in await cursor.fetchall()]
 
 
 async def set_paused(conn: Conn, automation: str, paused: bool) -> list[int]:
@@ -232,17 +249,16 @@ async def finish_run(
     conn: Conn,
     run_id: int,
     *,
-    status: str,
+    status: RunStatus,
     error: str | None = None,
     filter_reason: str | None = None,
     retry_in_s: float | None = None,
 ) -> None:
-    terminal = status in TERMINAL
     await conn.execute(
         """
         UPDATE zaps_run SET status = %(status)s, error = %(error)s, filter_reason = %(reason)s,
             finished_at = CASE WHEN %(terminal)s THEN now() ELSE NULL END,
-            alert_pending = CASE WHEN %(status)s IN ('dead', 'needs_review') THEN true ELSE alert_pending END,
+            alert_pending = CASE WHEN %(alerted)s THEN true ELSE alert_pending END,
             next_attempt_at = CASE WHEN %(retry)s::float8 IS NULL THEN NULL
                                    ELSE now() + make_interval(secs => %(retry)s::float8) END
         WHERE id = %(id)s
@@ -251,7 +267,8 @@ async def finish_run(
             "status": status,
             "error": error,
             "reason": filter_reason,
-            "terminal": terminal,
+            "terminal": status in TERMINAL,
+            "alerted": status in ALERTED,
             "retry": retry_in_s,
             "id": run_id,
         },
@@ -265,7 +282,7 @@ async def finish_run(
 
 async def mark_dead(conn: Conn, run_id: int, error: str) -> None:
     """End a run that cannot go on (no job left to run it) as dead, listed in the next dead-run alert."""
-    await finish_run(conn, run_id, status="dead", error=error)
+    await finish_run(conn, run_id, status=RunStatus.DEAD, error=error)
 
 
 async def orphaned_runs(conn: Conn, service: str, *, limit: int = 1000) -> list[int]:
@@ -327,7 +344,7 @@ async def record_step(
     run_id: int,
     attempt: int,
     name: str,
-    status: str,
+    status: StepStatus,
     input: Any,
     output: Any,
     error: str | None,
@@ -373,9 +390,9 @@ async def ledger_begin(conn: Conn, *, automation: str, event_id: int, step: str,
     )
     row = await cursor.fetchone()
     assert row is not None
-    if row["status"] == "succeeded":
+    if row["status"] == LedgerStatus.SUCCEEDED:
         return LedgerEntry("done", output=row["output"], started_at=row["started_at"], tries=row["tries"])
-    if row["status"] == "not_done":
+    if row["status"] == LedgerStatus.NOT_DONE:
         await ledger_resend(conn, key=key)
         return LedgerEntry("go", tries=row["tries"] + 1)
     return LedgerEntry("unsure", started_at=row["started_at"], tries=row["tries"])
@@ -416,7 +433,10 @@ class NotHeld(Exception):
     """The run is not waiting for review (it is not `needs_review`, or does not exist)."""
 
 
-async def resolve_held(conn: Conn, run_id: int, *, decision: str, by: str) -> Replayed:
+Decision = Literal["send_again", "mark_done"]
+
+
+async def resolve_held(conn: Conn, run_id: int, *, decision: Decision, by: str) -> Replayed:
     """Settle a `needs_review` run's unsure steps and queue the run to go on. `decision` is `send_again` (the
     steps are sent again, with the same idempotency key) or `mark_done` (they count as done and are not sent).
     Call it inside a transaction."""
@@ -544,16 +564,48 @@ async def get_run(conn: Conn, run_id: int) -> dict[str, Any] | None:
     run["steps"] = [dict(row) for row in await cursor.fetchall()]
     # While a run is active its current step is `started` on purpose; unsure means something only after.
     run["unsure_steps"] = [] if run["status"] in ACTIVE else await unsure_steps(conn, run_id)
+    run["ledger"] = await ledger_of(conn, automation=run["automation"], event_id=run["event_id"])
     return run
 
 
+async def ledger_of(conn: Conn, *, automation: str, event_id: int) -> list[dict[str, Any]]:
+    """The ledger entries of one automation's steps for one event: each step's key, where it stands, its tries."""
+    cursor = await conn.execute(
+        "SELECT step, idempotency_key, status, tries, started_at, completed_at, resolution FROM zaps_ledger "
+        "WHERE automation = %s AND event_id = %s ORDER BY started_at",
+        (automation, event_id),
+    )
+    return [dict(row) for row in await cursor.fetchall()]
+
+
 async def select_replayable(
-    conn: Conn, *, automation: str | None, status: str, since: datetime | None, limit: int = 10_000
+    conn: Conn,
+    *,
+    automation: str | None,
+    status: RunStatus,
+    since: datetime | None,
+    until: datetime | None = None,
+    limit: int = 10_000,
 ) -> list[int]:
-    where, params = run_filter(automation=automation, status=status, since=since)
-    query = sql.SQL("SELECT id FROM zaps_run WHERE {where} ORDER BY id LIMIT %(limit)s").format(where=where)
+    """The runs a filter selects for replay, the oldest first (they have waited longest), at most `limit`."""
+    where, params = run_filter(automation=automation, status=status, since=since, until=until)
+    query = sql.SQL("SELECT id FROM zaps_run WHERE {where} ORDER BY created_at, id LIMIT %(limit)s").format(where=where)
     cursor = await conn.execute(query, {**params, "limit": limit})
     return [row["id"] for row in await cursor.fetchall()]
+
+
+async def run_status(conn: Conn, run_id: int) -> str | None:
+    """A run's status, or None if there is no such run."""
+    cursor = await conn.execute("SELECT status FROM zaps_run WHERE id = %s", (run_id,))
+    row = await cursor.fetchone()
+    return str(row["status"]) if row else None
+
+
+async def run_position(conn: Conn, run_id: int) -> tuple[datetime, int] | None:
+    """Where a run sits in the newest-first order of `list_runs` (its `before` cursor), or None if there is none."""
+    cursor = await conn.execute("SELECT created_at, id FROM zaps_run WHERE id = %s", (run_id,))
+    row = await cursor.fetchone()
+    return (row["created_at"], row["id"]) if row else None
 
 
 @dataclass(frozen=True)
@@ -576,6 +628,11 @@ async def replay(conn: Conn, run_ids: Sequence[int], *, stalled_after_s: float =
 
     A finished run can be replayed, and so can a stuck one: active, with no job that will run it, or whose job's
     worker has sent no heartbeat for `stalled_after_s` (that job is failed first, so it is never run as well).
+
+    The run starts afresh, as the display should tell it: `started_at` is cleared (the next claim sets it, so the
+    duration shown is that of this execution, not one spanning the replay), the attempt count restarts at 0 and
+    `max_attempts` is the automation's current one, so "attempt 1 of 3" counts the attempts of this execution.
+    The earlier attempts stay in the timeline, before its `replayed` entry.
     """
     ids = list(run_ids)
     cursor = await conn.execute(_STALLED_JOBS, {"ids": ids, "stalled": stalled_after_s})
@@ -584,15 +641,15 @@ async def replay(conn: Conn, run_ids: Sequence[int], *, stalled_after_s: float =
     query = sql.SQL(
         """
         UPDATE zaps_run r SET status = 'queued', attempts = 0, error = NULL, filter_reason = NULL,
-                              finished_at = NULL, next_attempt_at = NULL, recoveries = 0, alert_pending = NULL
+                              started_at = NULL, finished_at = NULL, next_attempt_at = NULL, recoveries = 0,
+                              alert_pending = NULL,
+                              max_attempts = coalesce((SELECT a.max_attempts FROM zaps_automation a
+                                                       WHERE a.name = r.automation), r.max_attempts)
         WHERE id = ANY (%s) AND (status = ANY (%s) OR (status = ANY (%s) AND NOT {live}))
         RETURNING id
         """
     ).format(live=LIVE_JOB)
-    cursor = await conn.execute(
-        query,
-        (ids, list(REPLAYABLE), list(ACTIVE)),
-    )
+    cursor = await conn.execute(query, (ids, sql_list(REPLAYABLE), sql_list(ACTIVE)))
     queued = sorted(row["id"] for row in await cursor.fetchall())
     queues: list[str] = []
     if queued:

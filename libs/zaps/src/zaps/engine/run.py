@@ -30,6 +30,7 @@ from typing import Any, Generic, Literal, NoReturn, TypeVar
 
 from zaps.context import Runtime
 from zaps.engine import repository
+from zaps.engine.statuses import StepStatus
 from zaps.retry import UnsureError
 from zaps.settings import SettingsT
 
@@ -133,7 +134,7 @@ class Run(Generic[SettingsT]):
                 conn, automation=self.automation, event_id=self.event.id, step=name, key=key
             )
         if entry.state == "done":
-            await self._record(name, "reused", input, entry.output, None, started)
+            await self._record(name, StepStatus.REUSED, input, entry.output, None, started)
             reused: T = entry.output
             return reused
         if entry.state == "unsure":
@@ -149,12 +150,14 @@ class Run(Generic[SettingsT]):
         except Exception as error:
             async with self._database.transaction() as conn:
                 await repository.ledger_not_done(conn, key=key)
-                await self._record(name, "failed", input, None, f"{type(error).__name__}: {error}", started, conn=conn)
+                await self._record(
+                    name, StepStatus.FAILED, input, None, f"{type(error).__name__}: {error}", started, conn=conn
+                )
             raise
         recorded = capped(result)
         async with self._database.transaction() as conn:
             await repository.ledger_complete(conn, key=key, output=recorded)
-            await self._record(name, "succeeded", input, recorded, None, started, conn=conn)
+            await self._record(name, StepStatus.SUCCEEDED, input, recorded, None, started, conn=conn)
         return result
 
     async def _settle_unsure(
@@ -166,7 +169,7 @@ class Run(Generic[SettingsT]):
         if rule == "hold":
             async with self._database.transaction() as conn:
                 await repository.ledger_unsure(conn, key=key)
-                await self._record(name, "unsure", input, None, f"{why}; held for review", started, conn=conn)
+                await self._record(name, StepStatus.UNSURE, input, None, f"{why}; held for review", started, conn=conn)
             raise NeedsReview(name, why)
         if rule == "check":
             assert verify is not None
@@ -175,13 +178,13 @@ class Run(Generic[SettingsT]):
                 recorded = capped(output)
                 async with self._database.transaction() as conn:
                     await repository.ledger_complete(conn, key=key, output=recorded, resolution="checked: done")
-                    await self._record(name, "verified", input, recorded, None, started, conn=conn)
+                    await self._record(name, StepStatus.VERIFIED, input, recorded, None, started, conn=conn)
                 self.log.info("unsure step found done at the target", extra={"step": name})
                 return (output,)
         async with self._database.transaction() as conn:
             await repository.ledger_resend(conn, key=key)
             note = "checked: not done; sending" if rule == "check" else "sending again with the same key"
-            await self._record(name, "unsure", input, None, f"{why}; {note}", started, conn=conn)
+            await self._record(name, StepStatus.UNSURE, input, None, f"{why}; {note}", started, conn=conn)
         self.log.warning("unsure step sent again", extra={"step": name, "rule": rule, "idempotency_key": key})
         return None
 
@@ -193,7 +196,7 @@ class Run(Generic[SettingsT]):
         message = f"{type(error).__name__}: {error}"
         async with self._database.transaction() as conn:
             await repository.ledger_unsure(conn, key=key)
-            await self._record(name, "unsure", input, None, message, started, conn=conn)
+            await self._record(name, StepStatus.UNSURE, input, None, message, started, conn=conn)
         if rule == "hold":
             raise NeedsReview(name, str(error)) from None
 
@@ -256,7 +259,7 @@ class Run(Generic[SettingsT]):
     async def _record(
         self,
         name: str,
-        status: str,
+        status: StepStatus,
         input: Any,
         output: Any,
         error: str | None,
