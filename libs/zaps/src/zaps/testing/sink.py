@@ -56,6 +56,13 @@ class Sink:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length)
+                if len(body) < length:
+                    # The sender went away mid-body (a worker killed while sending): a real receiver rejects a
+                    # truncated request, so it is recorded as refused (400), not as a delivery, and takes no reply.
+                    with sink._lock:
+                        headers = {k.lower(): v for k, v in self.headers.items()}
+                        sink.requests.append(Received(self.path, headers, body, status=400))
+                    return
                 with sink._lock:
                     scripted = sink._by_path.get(self.path) or sink._script
                     reply = scripted.popleft() if scripted else Reply()
