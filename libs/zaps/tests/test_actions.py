@@ -5,6 +5,7 @@ leaks into what a log would print of it."""
 from __future__ import annotations
 
 import hashlib
+import json
 import ssl
 import time
 import traceback
@@ -14,6 +15,7 @@ from email import message_from_bytes
 from email.message import Message
 from typing import Any
 
+import httpx
 import pytest
 import trustme
 from aiosmtpd.controller import Controller
@@ -171,6 +173,27 @@ async def test_webhook_connection_refused_is_not_done_and_retryable(webhook):
     assert time.monotonic() - started < 2
     assert "unreachable" in str(caught.value)
     assert_no_secret(caught.value, WEBHOOK_SECRET)
+
+
+async def test_the_sink_answers_whether_a_delivery_with_a_key_reached_it():
+    """What a `check` step's verify asks a receiver (the fault suite's service does): 200 with the delivery the key
+    brought, 404 if none arrived, and a delivery it refused (5xx) does not count as arrived."""
+    with Sink() as target:
+        target.script(Reply(503), path="/orders")
+        async with httpx.AsyncClient() as client:
+            await client.post(target.url + "/orders", json={"order": 1}, headers={"idempotency-key": "a/1/deliver"})
+            refused = await client.get(target.url + "/_received", params={"key": "a/1/deliver"})
+            await client.post(target.url + "/orders", json={"order": 1}, headers={"idempotency-key": "a/1/deliver"})
+            found = await client.get(target.url + "/_received", params={"key": "a/1/deliver"})
+            missing = await client.get(target.url + "/_received", params={"key": "a/2/deliver"})
+    assert refused.status_code == 404
+    assert found.status_code == 200
+    assert found.json()["received"]["path"] == "/orders"
+    assert found.json()["received"]["status"] == 200
+    assert json.loads(found.json()["received"]["body"]) == {"order": 1}
+    assert missing.status_code == 404
+    assert target.lookups == ["a/1/deliver", "a/1/deliver", "a/2/deliver"]
+    assert len(target.to("/orders")) == 2  # a lookup is not a delivery
 
 
 # --- Slack ----------------------------------------------------------------------------------------------------------

@@ -1,5 +1,9 @@
-"""The fault suite's service: signed webhooks in, one webhook out per event (carrying its Idempotency-Key)."""
+"""The fault suite's service: signed webhooks in, one webhook out per event (carrying its Idempotency-Key), sent on
+the terms of the `ON_UNSURE` rule the test chose (resend, check or hold)."""
 
+from typing import Any, Literal
+
+import httpx
 from pydantic import SecretStr
 from zaps import Backoff, Run, Service, ZapsSettings, webhook
 
@@ -13,11 +17,36 @@ class FaultSettings(ZapsSettings):
     path_prefix: str = "/api/faults"
     hook_secret: SecretStr = SecretStr(HOOK_SECRET)
     target_url: str = "http://127.0.0.1:9"
+    on_unsure: Literal["resend", "check", "hold"] = "resend"
 
 
 service = Service(FaultSettings)
 
 
+async def received_by_target(target_url: str, key: str) -> dict[str, Any] | None:
+    """The `check` rule's verify: asks the receiver (zaps.testing.sink, GET /_received?key=K) whether a delivery
+    with this Idempotency-Key reached it. Any other answer than 200 or 404 raises: the step is then neither sent
+    nor settled, and the run tries again later."""
+    async with httpx.AsyncClient(timeout=5) as client:
+        answer = await client.get(target_url + "/_received", params={"key": key})
+    if answer.status_code == 404:
+        return None
+    answer.raise_for_status()
+    received: dict[str, Any] = answer.json()["received"]
+    return {"found_at_target": received}
+
+
 @service.automation(webhook(secret_setting="hook_secret"), max_attempts=10, backoff=PATIENT)
-async def forward(run: Run) -> None:
-    await run.webhook("deliver", url=run.settings.target_url + "/deliver", payload=run.event.payload)
+async def forward(run: Run[FaultSettings]) -> None:
+    target = run.settings.target_url
+
+    async def verify(key: str) -> dict[str, Any] | None:
+        return await received_by_target(target, key)
+
+    await run.webhook(
+        "deliver",
+        url=target + "/deliver",
+        payload=run.event.payload,
+        on_unsure=run.settings.on_unsure,
+        verify=verify if run.settings.on_unsure == "check" else None,
+    )

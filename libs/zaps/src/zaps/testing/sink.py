@@ -46,6 +46,7 @@ class _QuietServer(ThreadingHTTPServer):
 class Sink:
     def __init__(self) -> None:
         self.requests: list[Received] = []
+        self.lookups: list[str] = []  # the keys asked for by GET /_received?key=K (the `verify` calls it answered)
         self._script: deque[Reply] = deque()
         self._by_path: dict[str, deque[Reply]] = {}
         self._lock = threading.Lock()
@@ -55,6 +56,13 @@ class Sink:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length)
+                if len(body) < length:
+                    # The sender went away mid-body (a worker killed while sending): a real receiver rejects a
+                    # truncated request, so it is recorded as refused (400), not as a delivery, and takes no reply.
+                    with sink._lock:
+                        headers = {k.lower(): v for k, v in self.headers.items()}
+                        sink.requests.append(Received(self.path, headers, body, status=400))
+                    return
                 with sink._lock:
                     scripted = sink._by_path.get(self.path) or sink._script
                     reply = scripted.popleft() if scripted else Reply()
@@ -71,14 +79,36 @@ class Sink:
                 self.wfile.write(reply.body)
 
             def do_GET(self) -> None:
-                # GET /_received?path=/x: the Idempotency-Keys that reached /x, so a process other than the test's
-                # own (a worker under test) can ask the target "did this arrive?", as a `verify` function does.
+                # A process other than the test's own (a worker under test) asks the target "did this arrive?", as
+                # a `verify` function does. GET /_received?key=K: 200 with the delivery this Idempotency-Key
+                # brought (the first the sink accepted, 2xx), or 404 if none did. GET /_received?path=/x: the
+                # Idempotency-Keys that reached /x.
                 query = parse_qs(urlsplit(self.path).query)
-                path = (query.get("path") or [""])[0]
-                with sink._lock:
-                    keys = sorted({r.headers.get("idempotency-key", "") for r in sink.requests if r.path == path})
-                body = json.dumps({"keys": keys}).encode()
-                self.send_response(200)
+                answer: dict[str, Any]
+                if "key" in query:
+                    key = query["key"][0]
+                    with sink._lock:
+                        sink.lookups.append(key)
+                        found = next(
+                            (
+                                r
+                                for r in sink.requests
+                                if r.headers.get("idempotency-key") == key and 200 <= r.status < 300
+                            ),
+                            None,
+                        )
+                    if found is None:
+                        status, answer = 404, {"key": key, "received": None}
+                    else:
+                        delivery = {"path": found.path, "status": found.status, "body": found.body.decode()}
+                        status, answer = 200, {"key": key, "received": delivery}
+                else:
+                    path = (query.get("path") or [""])[0]
+                    with sink._lock:
+                        keys = sorted({r.headers.get("idempotency-key", "") for r in sink.requests if r.path == path})
+                    status, answer = 200, {"keys": keys}
+                body = json.dumps(answer).encode()
+                self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
