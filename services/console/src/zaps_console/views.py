@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from zaps.engine.statuses import REPLAYABLE, TERMINAL, RunStatus, StepStatus
+from zaps.run_summary import format_duration  # one way to say how long: the console and `zaps runs show` agree
 
 
 @dataclass(frozen=True)
@@ -87,18 +88,6 @@ def time_ago(moment: datetime | None, now: datetime | None = None) -> str:
     else:
         text = f"{int(seconds // 86400)} d"
     return f"in {text}" if future else f"{text} ago"
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def run_duration(run: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 from zaps.engine.statuses import RunStatus
 from zaps.errors import Unauthorized
+from zaps.run_summary import format_duration
 
 from zaps_console import views
 from zaps_console.sessions import Session, SessionSigner
@@ -46,7 +47,7 @@ def build_templates() -> Jinja2Templates:
         status_look=views.status_look,
         format_time=views.format_time,
         time_ago=views.time_ago,
-        format_duration=views.format_duration,
+        format_duration=format_duration,
         run_duration=views.run_duration,
         pretty_json=views.pretty_json,
         describe_trigger=views.describe_trigger,
