@@ -22,6 +22,7 @@ import redis.exceptions as redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from procrastinate.worker import Worker
 from psycopg import DataError, OperationalError
 from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -191,7 +192,8 @@ async def run_worker(service: Service[SettingsT], settings: ZapsSettings, *, pau
     while True:
         started = time.monotonic()
         try:
-            await service.queue.run_worker_async(
+            await run_queue_worker(
+                service.queue,
                 queues=service.queues,
                 name=f"{settings.service_name}-worker",
                 concurrency=settings.worker_concurrency,
@@ -209,6 +211,45 @@ async def run_worker(service: Service[SettingsT], settings: ZapsSettings, *, pau
             delay = pause.after_stop(time.monotonic() - started)
             logger.exception("worker stopped on an error; restarting", extra={"retry_in_s": delay})
         await asyncio.sleep(delay)
+
+
+async def run_queue_worker(queue: procrastinate.App, **options: Any) -> None:
+    """One run of procrastinate's worker (what `App.run_worker_async` does), with its heartbeat kept alive for as
+    long as the run lasts.
+
+    procrastinate stops a worker when its heartbeat fails (the database went away), and on the way out it ends the
+    heartbeat first, then waits up to `shutdown_graceful_timeout` for the jobs it is running. Without a heartbeat
+    meanwhile, housekeeping (or another worker starting) would take it for dead after `stalled_after_s` and queue
+    those jobs again while they still run: the same run executed twice at once."""
+    queue.perform_import_paths()  # type: ignore[no-untyped-call]
+    worker = Worker(app=queue, **{**queue.worker_defaults, **options})
+    await run_keeping_heartbeat(worker)
+
+
+async def run_keeping_heartbeat(worker: Worker) -> None:
+    """`worker.run()`, beside a task that updates the worker's heartbeat every `update_heartbeat_interval` from
+    its registration until `run()` returns, shutdown wait included. A failed update (the database is down) is
+    tried again every quarter of a second at most, so the heartbeat is fresh again as soon as the database is."""
+    keeper = asyncio.create_task(_keep_heartbeat(worker), name="heartbeat keeper")
+    try:
+        await worker.run()  # type: ignore[no-untyped-call]
+    finally:
+        keeper.cancel()
+        await asyncio.wait([keeper])
+
+
+async def _keep_heartbeat(worker: Worker) -> None:
+    every_s = worker.update_heartbeat_interval
+    retry_s = min(every_s, 0.25)
+    while True:
+        await asyncio.sleep(every_s)
+        while (worker_id := worker.worker_id) is not None:  # None before registration and after unregistration
+            try:
+                await worker.app.job_manager.update_heartbeat(worker_id)
+                break
+            except Exception as error:  # the database is away: the worker is still alive, try again soon
+                logger.debug("worker heartbeat failed; trying again", extra={"error": repr(error)})
+                await asyncio.sleep(retry_s)
 
 
 def create_app(settings: SettingsT, *, service: Service[SettingsT], actions: Actions | None = None) -> FastAPI:

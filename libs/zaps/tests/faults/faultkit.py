@@ -386,10 +386,11 @@ def check(
     else:
         assert tally.doubles == 0  # at most one delivery per order: an unsure step is held, not resent
         assert tally.checked == 0
-        # Not `==`: after a PostgreSQL outage, housekeeping can take a live worker (its heartbeats failed while the
-        # database was down) for dead and queue its run again; the two executions overlap, and the stale one's
-        # finish overwrites the other's `needs_review` (finish_run has no fence). Seen once in 4 runs of
-        # scenario 2: unsure 7, held 5, no double. Reported, not fixed here.
+        # Not `==`: the outage here keeps the services from the database (pool reconnection included) for longer
+        # than STALLED_AFTER_S, past what the heartbeat keeper covers, so housekeeping can still take a live worker
+        # for dead and run its run a second time at once (docs/automations.md, "Across a database outage"). The
+        # claim's fence keeps the newer execution's outcome; `==` held in the runs since, but is not proven.
+        # Seen before the fence: unsure 7, held 5 once in 4 runs of scenario 2.
         assert tally.held <= tally.unsure
     if extra:
         extra()

@@ -66,9 +66,12 @@ async def execute(runtime: Runtime[SettingsT], run_id: int) -> None:
         logger.info("run already finished; nothing to do", extra={"run": run_id})
         return
     with bound(run_id_var, str(run_id)), bound(event_id_var, str(claimed["event_id"])):
+        fence = (claimed["attempts"], claimed["attempt_id"])
         automation = automations.get(claimed["automation"])
         if automation is None:
-            await _finish(runtime, run_id, status=RunStatus.DEAD, error="this automation is not in the running code")
+            await _finish(
+                runtime, run_id, fence, status=RunStatus.DEAD, error="this automation is not in the running code"
+            )
             return
         row = claimed["event"]
         run = Run(
@@ -89,10 +92,10 @@ async def execute(runtime: Runtime[SettingsT], run_id: int) -> None:
         try:
             await automation.handler(run)
         except Filtered as filtered:
-            await _finish(runtime, run_id, status=RunStatus.FILTERED, filter_reason=filtered.reason[:1000])
+            await _finish(runtime, run_id, fence, status=RunStatus.FILTERED, filter_reason=filtered.reason[:1000])
             logger.info("run filtered", extra={"automation": automation.name, "reason": filtered.reason})
         except NeedsReview as held:
-            await _finish(runtime, run_id, status=RunStatus.NEEDS_REVIEW, error=describe(held))
+            await _finish(runtime, run_id, fence, status=RunStatus.NEEDS_REVIEW, error=describe(held))
             logger.error(
                 "run needs review: a step may have happened and its rule is hold",
                 extra={"automation": automation.name, "step": held.step},
@@ -101,22 +104,35 @@ async def execute(runtime: Runtime[SettingsT], run_id: int) -> None:
             attempts, limit = claimed["attempts"], claimed["max_attempts"]
             if is_retryable(error) and attempts < limit:
                 delay = automation.backoff.delay(attempts, retry_after_of(error))
-                await _finish(runtime, run_id, status=RunStatus.RETRYING, error=describe(error), retry_in_s=delay)
+                if not await _finish(
+                    runtime, run_id, fence, status=RunStatus.RETRYING, error=describe(error), retry_in_s=delay
+                ):
+                    return  # a newer execution owns the run (and the job): no retry from this one
                 logger.warning(
                     "run failed; retrying",
                     extra={"automation": automation.name, "attempt": attempts, "retry_in_s": round(delay, 2)},
                 )
                 raise RetryRun(delay, describe(error)) from None
-            await _finish(runtime, run_id, status=RunStatus.DEAD, error=describe(error))
+            await _finish(runtime, run_id, fence, status=RunStatus.DEAD, error=describe(error))
             logger.error(
                 "run is dead", extra={"automation": automation.name, "attempt": attempts, "error": describe(error)}
             )
         else:
-            await _finish(runtime, run_id, status=RunStatus.SUCCEEDED)
+            await _finish(runtime, run_id, fence, status=RunStatus.SUCCEEDED)
             logger.info("run succeeded", extra={"automation": automation.name, "attempt": claimed["attempts"]})
 
 
-async def _finish(runtime: Runtime[SettingsT], run_id: int, **outcome: Any) -> None:
-    await in_transaction_with_retries(
-        runtime.database, lambda conn: repository.finish_run(conn, run_id, **outcome), what="finish run"
+async def _finish(runtime: Runtime[SettingsT], run_id: int, fence: tuple[int, int], **outcome: Any) -> bool:
+    """Record the run's outcome, unless a later claim took the run over while this execution still ran (its
+    worker was taken for dead): then the newer execution's outcome stands and this one's is dropped."""
+    finished: bool = await in_transaction_with_retries(
+        runtime.database,
+        lambda conn: repository.finish_run(conn, run_id, fence=fence, **outcome),
+        what="finish run",
     )
+    if not finished:
+        logger.warning(
+            "a newer execution took this run over; this one's outcome is dropped",
+            extra={"attempt": fence[0], "outcome": str(outcome.get("status"))},
+        )
+    return finished

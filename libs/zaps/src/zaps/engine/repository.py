@@ -214,7 +214,10 @@ async def defer_runs(conn: Conn, run_ids: Sequence[int]) -> list[str]:
 
 
 async def claim_run(conn: Conn, run_id: int, worker: str, code_version: str) -> dict[str, Any] | None:
-    """Mark a run as running for one more attempt; None if it is already finished (a duplicate job)."""
+    """Mark a run as running for one more attempt; None if it is already finished (a duplicate job).
+
+    The attempt's `attempts` and `attempt_id` are its fence: `finish_run` given them refuses to finish the run once
+    a later claim (or a replay) has taken it over."""
     cursor = await conn.execute(
         """
         UPDATE zaps_run SET status = 'running', attempts = attempts + 1, next_attempt_at = NULL,
@@ -233,10 +236,13 @@ async def claim_run(conn: Conn, run_id: int, worker: str, code_version: str) -> 
         "error = 'the worker stopped during this attempt' WHERE run_id = %s AND finished_at IS NULL",
         (run_id,),
     )
-    await conn.execute(
-        "INSERT INTO zaps_attempt (run_id, number, worker, code_version) VALUES (%s, %s, %s, %s)",
+    cursor = await conn.execute(
+        "INSERT INTO zaps_attempt (run_id, number, worker, code_version) VALUES (%s, %s, %s, %s) RETURNING id",
         (run_id, run["attempts"], worker, code_version),
     )
+    attempt = await cursor.fetchone()
+    assert attempt is not None  # INSERT … RETURNING
+    run["attempt_id"] = attempt["id"]
     cursor = await conn.execute(
         "SELECT id, source, dedup_key, kind, payload, headers, received_at FROM zaps_event WHERE id = %s",
         (run["event_id"],),
@@ -253,15 +259,22 @@ async def finish_run(
     error: str | None = None,
     filter_reason: str | None = None,
     retry_in_s: float | None = None,
-) -> None:
-    await conn.execute(
+    fence: tuple[int, int] | None = None,
+) -> bool:
+    """Record how the run ended. With `fence`, the claim's `(attempts, attempt_id)`, only if no later claim or
+    replay took the run over meanwhile: a stale execution (its worker was taken for dead while it still ran) cannot
+    overwrite the newer one's outcome. False when refused."""
+    cursor = await conn.execute(
         """
-        UPDATE zaps_run SET status = %(status)s, error = %(error)s, filter_reason = %(reason)s,
+        UPDATE zaps_run r SET status = %(status)s, error = %(error)s, filter_reason = %(reason)s,
             finished_at = CASE WHEN %(terminal)s THEN now() ELSE NULL END,
             alert_pending = CASE WHEN %(alerted)s THEN true ELSE alert_pending END,
             next_attempt_at = CASE WHEN %(retry)s::float8 IS NULL THEN NULL
                                    ELSE now() + make_interval(secs => %(retry)s::float8) END
         WHERE id = %(id)s
+          AND (%(fenced)s IS FALSE OR (r.attempts = %(attempts)s::int AND NOT EXISTS (
+                   SELECT 1 FROM zaps_attempt t WHERE t.run_id = r.id AND t.id > %(attempt_id)s::bigint)))
+        RETURNING id
         """,
         {
             "status": status,
@@ -271,13 +284,19 @@ async def finish_run(
             "alerted": status in ALERTED,
             "retry": retry_in_s,
             "id": run_id,
+            "fenced": fence is not None,
+            "attempts": fence[0] if fence else None,
+            "attempt_id": fence[1] if fence else None,
         },
     )
+    if await cursor.fetchone() is None:
+        return False
     await conn.execute(
         "UPDATE zaps_attempt SET finished_at = now(), outcome = %s, error = %s "
         "WHERE run_id = %s AND finished_at IS NULL",
         (status, error, run_id),
     )
+    return True
 
 
 async def mark_dead(conn: Conn, run_id: int, error: str) -> None:
