@@ -68,6 +68,12 @@ async def test_a_failed_alert_is_sent_again_with_growing_pauses_and_the_same_key
         tries = await eventually(
             lambda: asyncio.sleep(0, sink.to("/alerts")), lambda alerts: len(alerts) == 3, timeout=20
         )
+        # The third try reached the sink before its delivery was recorded: wait for the record, not only the sink.
+        await eventually(
+            lambda: asyncio.to_thread(query, database_url, "SELECT delivered_at FROM zaps_alert"),
+            lambda rows: bool(rows) and rows[0]["delivered_at"] is not None,
+            timeout=10,
+        )
     (row,) = query(database_url, "SELECT attempts, delivered_at, given_up_at, delivery_error FROM zaps_alert")
     assert row["attempts"] == 3 and row["delivered_at"] is not None and row["given_up_at"] is None
     assert row["delivery_error"] is None
