@@ -167,3 +167,74 @@ def test_a_poller_naming_a_missing_interval_setting_stops_the_start(write_servic
 
     with pytest.raises(DeclarationError, match=r"poller shop\.feed: every_setting='feed_every' .* 'feed_every_s'"):
         service.create_app(settings_of(service, make_settings))
+
+
+CONNECTOR = """
+from typing import ClassVar, Self
+
+from pydantic import SecretStr
+
+from zaps import Run, webhook
+from zaps.connectors import ConnectorSettings, load_settings
+
+from {package}.service import service
+
+
+class CrmSettings(ConnectorSettings):
+    crm_token: SecretStr
+    crm_region: str = "eu"
+
+
+class Crm:
+    name: ClassVar[str] = "Shop CRM"
+    settings_class: ClassVar[type[ConnectorSettings]] = CrmSettings
+
+    @classmethod
+    def from_environment(cls) -> Self:
+        load_settings(CrmSettings, cls.name)
+        return cls()
+
+    async def aclose(self) -> None:
+        pass
+
+
+@service.automation(webhook(secret_setting="orders_secret"), uses=[Crm])
+async def to_crm(run: Run) -> None:
+    pass
+"""
+
+
+def test_a_connector_whose_credentials_are_missing_stops_the_start_naming_the_variable(
+    write_service, make_settings, monkeypatch
+):
+    monkeypatch.delenv("CRM_TOKEN", raising=False)
+    service, _ = write_service({"crm": CONNECTOR}, automations=["crm"])
+
+    with pytest.raises(DeclarationError) as stopped:
+        service.create_app(settings_of(service, make_settings))
+
+    assert "automation shop.to-crm uses Shop CRM: CRM_TOKEN is not set" in str(stopped.value)
+
+
+def test_a_connectors_invalid_value_is_named_but_never_quoted(write_service, make_settings, monkeypatch):
+    monkeypatch.setenv("CRM_TOKEN", "tok-secret-4c1d")
+    monkeypatch.setenv("CRM_REGION", "x" * 3)
+    service, _ = write_service(
+        {"crm": CONNECTOR.replace('crm_region: str = "eu"', "crm_region: int = 1")}, automations=["crm"]
+    )
+
+    with pytest.raises(DeclarationError) as stopped:
+        service.create_app(settings_of(service, make_settings))
+
+    message = str(stopped.value)
+    assert "CRM_REGION is invalid" in message
+    assert "xxx" not in message and "tok-secret" not in message
+
+
+def test_a_connector_whose_credentials_are_set_lets_the_service_start(write_service, make_settings, monkeypatch):
+    monkeypatch.setenv("CRM_TOKEN", "tok-secret-4c1d")
+    service, _ = write_service({"crm": CONNECTOR}, automations=["crm"])
+
+    service.create_app(settings_of(service, make_settings))
+
+    assert service.automations["shop.to-crm"].uses[0].name == "Shop CRM"

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from zaps.connectors.base import settings_problems
 from zaps.settings import SettingsT
 
 if TYPE_CHECKING:  # for annotations only: the service module imports this one
@@ -113,11 +114,20 @@ def unknown_settings(service: Service[SettingsT]) -> list[str]:
     return problems
 
 
+def connector_settings(service: Service[SettingsT]) -> list[str]:
+    """Connectors an automation `uses` whose credentials are missing or invalid (named, never quoted)."""
+    problems = []
+    for automation in service.automations.values():
+        problems += [f"automation {automation.name} uses {line}" for line in settings_problems(automation.uses)]
+    return problems
+
+
 def check(service: Service[SettingsT], *, scan_package: bool = True) -> None:
     """Load the listed modules and raise `DeclarationError` naming every problem found."""
     problems = import_listed_modules(service)
     if scan_package:
         problems += unlisted_modules(service)
     problems += unknown_settings(service)
+    problems += connector_settings(service)
     if problems:
         raise DeclarationError(f"the {service.name} service cannot start:\n  " + "\n  ".join(problems))

@@ -23,6 +23,7 @@ from fastapi import APIRouter, FastAPI
 
 from zaps import declarations
 from zaps.actions import Actions
+from zaps.connectors.base import Connector
 from zaps.context import Runtime
 from zaps.engine import executor
 from zaps.engine.automation import Automation, Handler
@@ -92,12 +93,14 @@ class Service(Generic[SettingsT]):
         max_attempts: int = 5,
         silent_after: timedelta | None = None,
         backoff: Backoff | None = None,
+        uses: Sequence[type[Connector]] = (),
     ) -> Callable[[Handler[SettingsT]], Handler[SettingsT]]:
         """Declare an automation: `trigger` starts it (a webhook, a schedule, or a poller's events), the decorated
         `async def handler(run: Run[Settings])` does the work.
 
         `max_attempts` counts every try of a run (retryable failures only); `silent_after` raises the dead-man's
-        switch when no event arrived for that long.
+        switch when no event arrived for that long; `uses` lists the connectors it calls (`zaps.connectors`), whose
+        settings are then checked at start.
         """
 
         def register(handler: Handler[SettingsT]) -> Handler[SettingsT]:
@@ -110,6 +113,7 @@ class Service(Generic[SettingsT]):
                 max_attempts=max_attempts,
                 silent_after_s=silent_after.total_seconds() if silent_after else None,
                 backoff=backoff or Backoff(),
+                uses=tuple(uses),
             )
             if automation.name in self.automations:
                 raise ValueError(f"automation {automation.name} is declared twice")

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeAlias
 
+from zaps.connectors.base import Connector
 from zaps.engine.triggers import Poller, Schedule, Subscription, Trigger, Webhook
 from zaps.retry import Backoff
 from zaps.settings import SettingsT
@@ -26,6 +27,7 @@ class Automation(Generic[SettingsT]):
     max_attempts: int = 5
     silent_after_s: float | None = None
     backoff: Backoff = field(default_factory=Backoff)
+    uses: tuple[type[Connector], ...] = ()  # connectors whose settings must load before the service starts
 
     @property
     def name(self) -> str:
