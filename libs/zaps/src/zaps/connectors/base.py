@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, TypeVar
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from zaps.logging import redactor
 
 if TYPE_CHECKING:  # for annotations only: the engine imports this module
     from zaps.context import Runtime
@@ -41,12 +43,13 @@ class Connector(Protocol):
 
 
 def load_settings(settings_class: type[S], connector: str) -> S:
-    """`settings_class()` read from the environment, or a `ConnectorSettingsError` naming what is wrong.
+    """`settings_class()` read from the environment, or a `ConnectorSettingsError` naming what is wrong. Its secrets
+    are added to the log redactor.
 
     The message is built from the field names and error kinds only: pydantic's own message would quote the value,
     which may be a secret."""
     try:
-        return settings_class()
+        loaded = settings_class()
     except ValidationError as error:
         problems = []
         for item in error.errors():
@@ -54,6 +57,9 @@ def load_settings(settings_class: type[S], connector: str) -> S:
             what = "is not set" if item["type"] == "missing" else f"is invalid ({item['type']})"
             problems.append(f"{variable} {what}")
         raise ConnectorSettingsError(f"{connector}: " + "; ".join(problems)) from None
+    # From now on these values are replaced by a marker in every log line, like the service's own secrets.
+    redactor.add(value.get_secret_value() for value in loaded.__dict__.values() if isinstance(value, SecretStr))
+    return loaded
 
 
 def settings_problems(connectors: list[type[Connector]] | tuple[type[Connector], ...]) -> list[str]:
