@@ -23,11 +23,15 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, NoReturn, TypeVar
 
+from pydantic import SecretStr
+
+from zaps.actions import request
+from zaps.actions.request import HttpAnswer
 from zaps.context import Runtime
 from zaps.engine import repository
 from zaps.engine.statuses import StepStatus
@@ -255,6 +259,56 @@ class Run(Generic[SettingsT]):
             return await self.actions.email.send(to=to, subject=subject, body=body, idempotency_key=key)
 
         return await self.step(step, send, input={"to": to, "subject": subject}, on_unsure=on_unsure, verify=verify)
+
+    async def http(
+        self,
+        step: str,
+        *,
+        method: str = "GET",
+        url: str | SecretStr,
+        headers: Mapping[str, str] | None = None,
+        query: Mapping[str, Any] | None = None,
+        json: Any = None,
+        form: Mapping[str, Any] | None = None,
+        content: bytes | str | None = None,
+        auth: tuple[str, str] | None = None,
+        bearer: str | None = None,
+        timeout: float | None = None,
+        on_unsure: OnUnsure | None = None,
+        verify: Verify | None = None,
+        idempotency_key_header: str | None = None,
+    ) -> HttpAnswer:
+        """Any HTTP call, once per event: returns status, headers and the body (parsed JSON, or text), bounded.
+
+        One body at most (`json`, `form` or raw `content`); `auth=(user, password)` for basic auth or `bearer=`;
+        `timeout` in seconds (ACTION_TIMEOUT_S by default). A URL given as a `SecretStr` (a signed URL) is never
+        shown beyond its host. Unsure (a timeout after sending): `hold` unless `idempotency_key_header` names a
+        header the target deduplicates on (`"Idempotency-Key"`), which then carries the step's key and makes the
+        default `resend`. The run record keeps the call without its credentials (`zaps.actions.request`)."""
+        secret_url = isinstance(url, SecretStr)
+        call = request.HttpCall(
+            method=method,
+            url=url.get_secret_value() if isinstance(url, SecretStr) else url,
+            headers=headers or {},
+            query=query,
+            json_body=json,
+            form=form,
+            content=content,
+            auth=auth,
+            bearer=bearer,
+            timeout_s=timeout,
+            idempotency_key_header=idempotency_key_header,
+            url_is_secret=secret_url,
+        )
+        client = self.runtime.resource(
+            "zaps.http", lambda: request.client(self.settings.action_timeout_s), lambda made: made.aclose()
+        )
+
+        async def send(key: str) -> HttpAnswer:
+            return await call.send(client, idempotency_key=key, default_timeout_s=self.settings.action_timeout_s)
+
+        rule = on_unsure or request.default_on_unsure(idempotency_key_header)
+        return await self.step(step, send, input=call.recorded(), on_unsure=rule, verify=verify)
 
     async def _record(
         self,
