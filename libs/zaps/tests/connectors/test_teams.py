@@ -13,8 +13,8 @@ from zaps import Backoff, Run, Service, ZapsSettings, signing, webhook
 from zaps.connectors import ConnectorSettingsError, load_settings
 from zaps.connectors.teams import Teams, TeamsSettings, card, message, post_card, post_text
 from zaps.declarations import DeclarationError
-from zaps.retry import PermanentError
-from zaps.testing.apps import running
+from zaps.retry import PermanentError, RetryableError
+from zaps.testing.apps import free_port, running
 from zaps.testing.teams_fake import Scripted, TeamsWorkflowsFake, shape_problems
 from zaps.testing.waiting import eventually
 
@@ -212,3 +212,14 @@ async def test_the_fake_refuses_a_card_of_the_wrong_shape_as_a_dead_error(teams)
     finally:
         await client.aclose()
     assert teams.posts == []
+
+
+async def test_a_workflow_that_cannot_be_reached_is_retried_and_its_url_never_shown():
+    url = f"http://127.0.0.1:{free_port()}/workflows/abc/triggers/manual/paths/invoke?sig=Unreachable9x"
+    client = Teams(workflow_url=url)
+    try:
+        with pytest.raises(RetryableError) as refused:
+            await client.post(card(text="hello"))
+    finally:
+        await client.aclose()
+    assert str(refused.value) == "Microsoft Teams workflow unreachable: ConnectError"

@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from zaps.actions.http import NOT_SENT, USER_AGENT, raise_for_answer
 from zaps.connectors.base import ConnectorSettings, connector, load_settings
@@ -54,7 +54,7 @@ ADVICE = {
 
 class TeamsSettings(ConnectorSettings):
     teams_workflow_url: SecretStr  # the trigger's HTTP POST URL; its `sig=` lets anyone holding it post
-    teams_timeout_s: float = 10.0
+    teams_timeout_s: float = Field(default=10.0, gt=0, le=120)
 
     @field_validator("teams_workflow_url")
     @classmethod
