@@ -36,7 +36,8 @@ SECRET_NAME = re.compile(r"(?i)authori[sz]ation|cookie|password|passwd|secret|to
 # Answer headers a run does not keep: a session the server opened is a credential too.
 DROPPED_ANSWER_HEADERS = frozenset({"set-cookie", "www-authenticate", "proxy-authenticate"})
 
-Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+Headers = Mapping[str, str]
+Fields = Mapping[str, Any]  # query parameters, form fields
 METHODS: frozenset[str] = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, NoReturn, TypeVar
@@ -31,7 +31,7 @@ from typing import Any, Generic, Literal, NoReturn, TypeVar
 from pydantic import SecretStr
 
 from zaps.actions import request
-from zaps.actions.request import HttpAnswer
+from zaps.actions.request import Fields, Headers, HttpAnswer
 from zaps.context import Runtime
 from zaps.engine import repository
 from zaps.engine.statuses import StepStatus
@@ -266,10 +266,10 @@ class Run(Generic[SettingsT]):
         *,
         method: str = "GET",
         url: str | SecretStr,
-        headers: Mapping[str, str] | None = None,
-        query: Mapping[str, Any] | None = None,
+        headers: Headers | None = None,
+        query: Fields | None = None,
         json: Any = None,
-        form: Mapping[str, Any] | None = None,
+        form: Fields | None = None,
         content: bytes | str | None = None,
         auth: tuple[str, str] | None = None,
         bearer: str | None = None,
