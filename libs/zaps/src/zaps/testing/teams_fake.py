@@ -163,10 +163,13 @@ class TeamsWorkflowsFake:
         self._server.server_close()
 
     def url(self, *, signature: str | None = None, workflow_id: str | None = None) -> str:
-        """The trigger's HTTP POST URL, shaped as Teams shows it (another signature or workflow id for bad ones)."""
+        """The trigger's HTTP POST URL, shaped as Teams shows it today (`https://<env>.environment.api.powerplatform
+        .com:443/powerautomate/automations/direct/workflows/<id>/triggers/manual/paths/invoke?api-version=1&sp=…
+        &sv=1.0&sig=…`); another signature or workflow id makes a bad one."""
         return (
-            f"{self.base}/workflows/{workflow_id or self.workflow_id}/triggers/manual/paths/invoke"
-            f"?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig={signature or self.signature}"
+            f"{self.base}/powerautomate/automations/direct/workflows/{workflow_id or self.workflow_id}"
+            f"/triggers/manual/paths/invoke?api-version=1&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0"
+            f"&sig={signature or self.signature}"
         )
 
     @property
@@ -183,7 +186,7 @@ class TeamsWorkflowsFake:
         def error(status: int, code: str, text: str) -> tuple[int, Any]:
             return status, {"error": {"code": code, "message": text}}
 
-        if path != f"/workflows/{self.workflow_id}/triggers/manual/paths/invoke":
+        if path != f"/powerautomate/automations/direct/workflows/{self.workflow_id}/triggers/manual/paths/invoke":
             return error(404, "WorkflowNotFound", "The workflow could not be found.")
         if "sig" not in query:
             return error(401, "DirectApiAuthorizationRequired", "The request must be authenticated.")
