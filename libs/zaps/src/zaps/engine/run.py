@@ -31,6 +31,7 @@ from typing import Any, Generic, Literal, NoReturn, TypeVar, cast
 from zaps.context import Runtime
 from zaps.engine.statuses import StepStatus
 from zaps.engine.step_store import PostgresSteps, StepStore
+from zaps.engine.trials import would_send
 from zaps.retry import UnsureError
 from zaps.settings import SettingsT
 
@@ -173,9 +174,9 @@ class Run(Generic[SettingsT]):
         return result
 
     async def _would_send(self, name: str, input: Any, started: float) -> dict[str, Any]:
-        """A dry run's step: the shape of the RingCentral automations' shadow steps (`{"shadow": true, "would":
-        ...}`), recorded as `would_send`, and no ledger entry, so the real send later is not taken for done."""
-        would = {"shadow": True, "dry_run": True, "would": {name: capped(input)}}
+        """A dry run's step: the output of a shadow-mode step (`trials.would_send`), recorded as `would_send`, and no
+        ledger entry, so a real send later is not taken for done."""
+        would = {**would_send(name, capped(input)), "dry_run": True}
         await self._record(name, StepStatus.WOULD_SEND, input, would, None, started)
         return would
 

@@ -15,6 +15,12 @@ SOURCE_PREFIX = "trial:"
 Mode = Literal["send", "dry-run"]
 
 
+def would_send(action: str, input: Any) -> dict[str, Any]:
+    """What a step that does not send records as its output: `{"shadow": true, "would": {action: input}}`. The
+    shape of the RingCentral automations' shadow mode, which a dry run shares, so one reader reads both."""
+    return {"shadow": True, "would": {action: input}}
+
+
 def trial_headers(mode: Mode) -> dict[str, str]:
     return {TRIAL_HEADER: mode}
 
