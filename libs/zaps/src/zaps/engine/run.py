@@ -111,6 +111,7 @@ class Run(Generic[SettingsT]):
         self.log = logging.getLogger(f"zaps.run.{automation}")
         # A dry run (`zaps run --dry-run`) records what each step would send, sends nothing, writes no ledger entry.
         self.dry_run = dry_run
+        self._database = runtime.database
         self._store: StepStore = store or PostgresSteps(runtime.database)
 
     def filter(self, reason: str) -> NoReturn:

@@ -31,7 +31,7 @@ from typing import Any, Generic, Literal, TypeVar, cast
 from zaps.actions.base import Actions
 from zaps.actions.fakes import Recorder, fake_actions
 from zaps.context import Runtime
-from zaps.engine.run import STEP_ON_UNSURE, Event, Filtered, NeedsReview, OnUnsure, Run, Verify
+from zaps.engine.run import Event, Filtered, NeedsReview, Run
 from zaps.engine.step_store import MemorySteps
 from zaps.retry import is_retryable
 from zaps.settings import SettingsT
@@ -90,15 +90,8 @@ class AnsweredRun(Run[SettingsT]):
         super().__init__(**run)
         self._answers = dict(answers)
 
-    async def step(
-        self,
-        name: str,
-        action: Callable[[str], Awaitable[T]],
-        *,
-        input: Any = None,
-        on_unsure: OnUnsure = STEP_ON_UNSURE,
-        verify: Verify | None = None,
-    ) -> T:
+    async def step(self, name: str, action: Callable[[str], Awaitable[T]], **options: Any) -> T:
+        # `**options`: whatever Run.step takes besides (input, on_unsure, verify, ...), passed on untouched.
         if name in self._answers:
             answer = self._answers[name]
 
@@ -108,7 +101,7 @@ class AnsweredRun(Run[SettingsT]):
                 return cast(T, answer)
 
             action = answered
-        return await super().step(name, action, input=input, on_unsure=on_unsure, verify=verify)
+        return await super().step(name, action, **options)
 
 
 async def try_handler(
