@@ -26,7 +26,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, Literal, NoReturn, TypeVar, cast
+from typing import Any, Generic, Literal, NoReturn, TypeVar
 
 from zaps.context import Runtime
 from zaps.engine.statuses import StepStatus
@@ -121,6 +121,13 @@ class Run(Generic[SettingsT]):
     def idempotency_key(self, step: str) -> str:
         return f"{self.automation}/{self.event.id}/{step}"
 
+    async def _would_send(self, name: str, input: Any, started: float) -> Any:
+        """A dry run's step: the output of a shadow-mode step (`trials.would_send`), recorded as `would_send`, and no
+        ledger entry, so a real send later is not taken for done."""
+        would = {**would_send(name, capped(input)), "dry_run": True}
+        await self._record(name, StepStatus.WOULD_SEND, input, would, None, started)
+        return would
+
     async def step(
         self,
         name: str,
@@ -139,8 +146,9 @@ class Run(Generic[SettingsT]):
             raise ValueError(f"step {name!r}: on_unsure='check' needs a verify function")
         key = self.idempotency_key(name)
         started = time.perf_counter()
-        if self.dry_run:  # the handler gets the record in place of the action's answer (a dict, as the fakes give)
-            return cast(T, await self._would_send(name, input, started))
+        if self.dry_run:
+            would: T = await self._would_send(name, input, started)  # in place of the action's answer, as fakes do
+            return would
         # Its own committed transaction, before anything is sent: that is what lets a later try tell "never
         # started" from "may have happened".
         async with self._store.transaction() as conn:
@@ -173,13 +181,6 @@ class Run(Generic[SettingsT]):
             await self._store.ledger_complete(conn, key=key, output=recorded)
             await self._record(name, StepStatus.SUCCEEDED, input, recorded, None, started, conn=conn)
         return result
-
-    async def _would_send(self, name: str, input: Any, started: float) -> dict[str, Any]:
-        """A dry run's step: the output of a shadow-mode step (`trials.would_send`), recorded as `would_send`, and no
-        ledger entry, so a real send later is not taken for done."""
-        would = {**would_send(name, capped(input)), "dry_run": True}
-        await self._record(name, StepStatus.WOULD_SEND, input, would, None, started)
-        return would
 
     async def _settle_unsure(
         self, name: str, key: str, input: Any, rule: OnUnsure, verify: Verify | None, started: float
