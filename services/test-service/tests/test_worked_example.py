@@ -86,3 +86,10 @@ def test_the_docs_show_the_code_as_it_is():
     registration = next(block for block in blocks if "automations=[" in block)
     assert automation in (package / "automations.py").read_text()
     assert registration in (package / "service.py").read_text()
+
+
+def test_the_unit_test_example_in_the_docs_is_the_one_the_suite_runs():
+    """docs/automations.md ("Try an automation") shows test_big_orders_unit.py whole: the suite runs that file."""
+    blocks = re.findall(r"```python\n(.*?)```", DOCS.read_text(), flags=re.S)
+    shown = next(block for block in blocks if "try_handler(big_orders" in block)
+    assert shown == (Path(__file__).parent / "test_big_orders_unit.py").read_text()

@@ -139,8 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     new_service.set_defaults(func=_cmd_new_service)
 
     from zaps.runs_cli import add_commands
+    from zaps.try_cli import add_command as add_run_command
 
     add_commands(commands)
+    add_run_command(commands)
     return parser
 
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from zaps.engine.statuses import RunStatus
+from zaps.engine.trials import trial_mode
 
 _ERROR_WIDTH = 100  # an error longer than this is cut on its line: --json has it whole
 
@@ -113,6 +114,11 @@ def summarize(run: dict[str, Any], *, console_url: str | None = None, now: datet
         f"finished {format_time(run['finished_at'])}",
         f"Took       {_took(run, now)}",
     ]
+    mode = trial_mode(event.get("headers"))
+    if mode is not None:
+        lines.append(
+            "Trial      `zaps run --dry-run`: nothing was sent" if mode == "dry-run" else "Trial      `zaps run`"
+        )
     if run.get("next_attempt_at") is not None:
         lines.append(f"Next try   {format_time(run['next_attempt_at'])}")
     if run.get("stuck"):

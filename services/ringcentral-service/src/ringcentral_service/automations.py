@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from zaps import PermanentError, Run
+from zaps.engine.trials import would_send
 from zaps.engine.triggers import setting_value
 from zaps.service import Service
 
@@ -159,8 +160,12 @@ async def _sms_reply(run: Run[Settings], rule: Rule, rules: RulesFile, settings:
 
 
 async def _shadow(run: Run[Settings], action: str, would: dict[str, Any]) -> None:
+    """Shadow mode's step: a ledger step of its own name whose output is what would have been sent, in the shape a
+    `zaps run --dry-run` step records too (`zaps.engine.trials.would_send`). Unlike a dry run it is `succeeded` and
+    in the ledger: the once-per-number rule counts the replies shadow mode would have sent."""
+
     async def record(key: str) -> dict[str, Any]:
-        return {"shadow": True, "would": {action: would}}
+        return would_send(action, would)
 
     await run.step(f"shadow-{action.replace('_', '-')}", record, input=would)
 

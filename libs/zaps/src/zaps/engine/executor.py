@@ -25,6 +25,7 @@ from zaps.db import in_transaction_with_retries
 from zaps.engine import repository
 from zaps.engine.run import Event, Filtered, NeedsReview, Run
 from zaps.engine.statuses import RunStatus
+from zaps.engine.trials import is_dry_run
 from zaps.logging import bound, event_id_var, run_id_var
 from zaps.retry import is_retryable, retry_after_of
 from zaps.settings import SettingsT
@@ -88,6 +89,7 @@ async def execute(runtime: Runtime[SettingsT], run_id: int) -> None:
                 received_at=row["received_at"],
             ),
             runtime=runtime,
+            dry_run=is_dry_run(row["headers"]),  # a dry run's event stays dry, whoever runs it (engine.trials)
         )
         try:
             await automation.handler(run)

@@ -33,8 +33,9 @@ from pydantic import SecretStr
 from zaps.actions import request
 from zaps.actions.request import Fields, Headers, HttpAnswer
 from zaps.context import Runtime
-from zaps.engine import repository
 from zaps.engine.statuses import StepStatus
+from zaps.engine.step_store import PostgresSteps, StepStore
+from zaps.engine.trials import would_send
 from zaps.retry import UnsureError
 from zaps.settings import SettingsT
 
@@ -94,7 +95,15 @@ class Run(Generic[SettingsT]):
     service's own settings class, so mypy checks each `run.settings.<field>` it reads."""
 
     def __init__(
-        self, *, run_id: int, automation: str, attempt: int, event: Event, runtime: Runtime[SettingsT]
+        self,
+        *,
+        run_id: int,
+        automation: str,
+        attempt: int,
+        event: Event,
+        runtime: Runtime[SettingsT],
+        dry_run: bool = False,
+        store: StepStore | None = None,
     ) -> None:
         self.id = run_id
         self.automation = automation
@@ -104,7 +113,10 @@ class Run(Generic[SettingsT]):
         self.actions = runtime.actions
         self.runtime = runtime  # the service's own resources (an API client, say) and the database
         self.log = logging.getLogger(f"zaps.run.{automation}")
+        # A dry run (`zaps run --dry-run`) records what each step would send, sends nothing, writes no ledger entry.
+        self.dry_run = dry_run
         self._database = runtime.database
+        self._store: StepStore = store or PostgresSteps(runtime.database)
 
     def filter(self, reason: str) -> NoReturn:
         """Stop here: the run is `filtered`, not failed, and the reason shows in its history."""
@@ -112,6 +124,13 @@ class Run(Generic[SettingsT]):
 
     def idempotency_key(self, step: str) -> str:
         return f"{self.automation}/{self.event.id}/{step}"
+
+    async def _would_send(self, name: str, input: Any, started: float) -> Any:
+        """A dry run's step: the output of a shadow-mode step (`trials.would_send`), recorded as `would_send`, and no
+        ledger entry, so a real send later is not taken for done."""
+        would = {**would_send(name, capped(input)), "dry_run": True}
+        await self._record(name, StepStatus.WOULD_SEND, input, would, None, started)
+        return would
 
     async def step(
         self,
@@ -131,10 +150,13 @@ class Run(Generic[SettingsT]):
             raise ValueError(f"step {name!r}: on_unsure='check' needs a verify function")
         key = self.idempotency_key(name)
         started = time.perf_counter()
+        if self.dry_run:
+            would: T = await self._would_send(name, input, started)  # in place of the action's answer, as fakes do
+            return would
         # Its own committed transaction, before anything is sent: that is what lets a later try tell "never
         # started" from "may have happened".
-        async with self._database.transaction() as conn:
-            entry = await repository.ledger_begin(
+        async with self._store.transaction() as conn:
+            entry = await self._store.ledger_begin(
                 conn, automation=self.automation, event_id=self.event.id, step=name, key=key
             )
         if entry.state == "done":
@@ -152,15 +174,15 @@ class Run(Generic[SettingsT]):
             await self._after_unsure_try(name, key, input, on_unsure, error, started)
             raise
         except Exception as error:
-            async with self._database.transaction() as conn:
-                await repository.ledger_not_done(conn, key=key)
+            async with self._store.transaction() as conn:
+                await self._store.ledger_not_done(conn, key=key)
                 await self._record(
                     name, StepStatus.FAILED, input, None, f"{type(error).__name__}: {error}", started, conn=conn
                 )
             raise
         recorded = capped(result)
-        async with self._database.transaction() as conn:
-            await repository.ledger_complete(conn, key=key, output=recorded)
+        async with self._store.transaction() as conn:
+            await self._store.ledger_complete(conn, key=key, output=recorded)
             await self._record(name, StepStatus.SUCCEEDED, input, recorded, None, started, conn=conn)
         return result
 
@@ -171,8 +193,8 @@ class Run(Generic[SettingsT]):
         the step is to be sent again (marked started first); raises NeedsReview to hold it."""
         why = "an earlier try was sent and not recorded"
         if rule == "hold":
-            async with self._database.transaction() as conn:
-                await repository.ledger_unsure(conn, key=key)
+            async with self._store.transaction() as conn:
+                await self._store.ledger_unsure(conn, key=key)
                 await self._record(name, StepStatus.UNSURE, input, None, f"{why}; held for review", started, conn=conn)
             raise NeedsReview(name, why)
         if rule == "check":
@@ -180,13 +202,13 @@ class Run(Generic[SettingsT]):
             output = await verify(key)
             if output is not None:
                 recorded = capped(output)
-                async with self._database.transaction() as conn:
-                    await repository.ledger_complete(conn, key=key, output=recorded, resolution="checked: done")
+                async with self._store.transaction() as conn:
+                    await self._store.ledger_complete(conn, key=key, output=recorded, resolution="checked: done")
                     await self._record(name, StepStatus.VERIFIED, input, recorded, None, started, conn=conn)
                 self.log.info("unsure step found done at the target", extra={"step": name})
                 return (output,)
-        async with self._database.transaction() as conn:
-            await repository.ledger_resend(conn, key=key)
+        async with self._store.transaction() as conn:
+            await self._store.ledger_resend(conn, key=key)
             note = "checked: not done; sending" if rule == "check" else "sending again with the same key"
             await self._record(name, StepStatus.UNSURE, input, None, f"{why}; {note}", started, conn=conn)
         self.log.warning("unsure step sent again", extra={"step": name, "rule": rule, "idempotency_key": key})
@@ -198,16 +220,16 @@ class Run(Generic[SettingsT]):
         """This try timed out (or lost its connection) after sending: hold the run at once if the rule says so;
         otherwise the run retries as usual, and the next try resends or checks first."""
         message = f"{type(error).__name__}: {error}"
-        async with self._database.transaction() as conn:
-            await repository.ledger_unsure(conn, key=key)
+        async with self._store.transaction() as conn:
+            await self._store.ledger_unsure(conn, key=key)
             await self._record(name, StepStatus.UNSURE, input, None, message, started, conn=conn)
         if rule == "hold":
             raise NeedsReview(name, str(error)) from None
 
     async def step_started_at(self, name: str) -> datetime:
         """When the latest try of this step began (for a `verify` function: what happened after it can be ours)."""
-        async with self._database.connection() as conn:
-            started = await repository.ledger_started_at(conn, key=self.idempotency_key(name))
+        async with self._store.connection() as conn:
+            started = await self._store.ledger_started_at(conn, key=self.idempotency_key(name))
         return started or datetime.now(UTC)
 
     async def webhook(
@@ -318,7 +340,7 @@ class Run(Generic[SettingsT]):
         output: Any,
         error: str | None,
         started: float,
-        conn: repository.Conn | None = None,
+        conn: Any = None,
     ) -> None:
         values = {
             "run_id": self.id,
@@ -331,7 +353,7 @@ class Run(Generic[SettingsT]):
             "duration_ms": (time.perf_counter() - started) * 1000,
         }
         if conn is not None:
-            await repository.record_step(conn, **values)
+            await self._store.record_step(conn, **values)
             return
-        async with self._database.connection() as own:
-            await repository.record_step(own, **values)
+        async with self._store.connection() as own:
+            await self._store.record_step(own, **values)

@@ -41,6 +41,7 @@ class StepStatus(StrEnum):
     REUSED = "reused"  # done by an earlier attempt: the ledger's output was returned
     UNSURE = "unsure"  # sent, and no answer recorded: it may have happened
     VERIFIED = "verified"  # an unsure try was found done at the target
+    WOULD_SEND = "would_send"  # a dry run's step: what it would have sent, not sent (no ledger entry)
 
 
 class LedgerStatus(StrEnum):
