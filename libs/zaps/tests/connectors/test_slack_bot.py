@@ -5,6 +5,7 @@ that finds a post whose answer was lost."""
 import asyncio
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -12,8 +13,10 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 from zaps import signing
+from zaps.connectors.slack import SlackBot, SlackBotSettings
 from zaps.declarations import DeclarationError
 from zaps.engine import repository
+from zaps.retry import PermanentError, RetryableError, UnsureError
 from zaps.testing.apps import running, server_process
 from zaps.testing.slack_fake import Fault, SlackFake
 from zaps.testing.waiting import eventually, sync_eventually
@@ -252,3 +255,72 @@ def test_the_token_never_appears_in_logs_or_run_records(database_url, slack, tmp
     for where, text in {"log": output, **recorded}.items():
         assert TOKEN not in text, where
         assert "secretbottoken" not in text, where
+
+
+async def test_an_unsure_post_that_cannot_be_checked_holds_the_run_for_review(app_for, database_url):
+    # Without channels:history the check cannot read the channel: a person decides, rather than risk a double.
+    with SlackFake(token=TOKEN, scopes=("chat:write",)) as slack:
+        slack.fail_next("chat.postMessage", Fault.timeout_after_applying(2.0))
+        async with running(app_for(SLACK_API_URL=slack.url, SLACK_TIMEOUT_S="0.5")) as client:
+            await post_event(client, {"channel": GENERAL, "text": "hello"})
+            (run,) = await settled(database_url)
+    assert run["status"] == "needs_review"
+    assert "channels:history" in run["error"]
+    assert len(slack.messages(GENERAL)) == 1 and len(slack.calls_to("chat.postMessage")) == 1
+
+
+def bot_for(slack: SlackFake, **settings) -> SlackBot:
+    return SlackBot(SlackBotSettings(slack_bot_token=TOKEN, slack_api_url=slack.url, _env_file=None, **settings))
+
+
+async def test_a_missing_scope_names_the_scope_to_add(slack):
+    slack.scopes = {"channels:read"}
+    bot = bot_for(slack)
+    with pytest.raises(PermanentError, match=r"lacks the chat:write scope: add it under OAuth & Permissions"):
+        await bot.post_message(channel=GENERAL, text="hi", idempotency_key="k1")
+    await bot.aclose()
+
+
+async def test_slacks_own_failures_retry_and_those_that_may_have_posted_are_unsure(slack):
+    slack.fail_next("chat.postMessage", Fault.server_error(), Fault.slack_error("internal_error"))
+    bot = bot_for(slack, slack_default_channel=GENERAL)
+    with pytest.raises(RetryableError) as refused:
+        await bot.post_message(channel=GENERAL, text="hi", idempotency_key="k1")
+    assert not isinstance(refused.value, UnsureError)  # a 500: not done, sent again as usual
+    with pytest.raises(UnsureError, match="internal_error"):  # Slack: "some aspect ... may have succeeded"
+        await bot.post_message(channel=GENERAL, text="hi", idempotency_key="k1")
+    await bot.aclose()
+
+
+async def test_posts_to_one_channel_are_paced_and_the_check_finds_them_by_channel_name(slack):
+    slack.add_channel("C0ALERTS01", "alerts")
+    bot = bot_for(slack)
+    started = datetime.now(UTC)
+    first, second, other = await asyncio.gather(
+        bot.post_message(channel="#alerts", text="one", idempotency_key="k1"),
+        bot.post_message(channel="#alerts", text="two", idempotency_key="k2"),
+        bot.post_message(channel=GENERAL, text="elsewhere", idempotency_key="k3"),
+    )
+    posts = slack.calls_to("chat.postMessage")
+    alerts = sorted(c.at for c in posts if c.args["channel"] == "#alerts")
+    assert alerts[1] - alerts[0] >= 0.8 and len(posts) == 3  # paced, and no post refused
+    found = await bot.find_posted(channel="#alerts", idempotency_key="k2", since=started)
+    assert found == second and first["channel"] == "C0ALERTS01"
+    assert await bot.find_posted(channel="#alerts", idempotency_key="k3", since=started) is None
+    assert other["channel"] == GENERAL
+    await bot.aclose()
+
+
+def test_the_fake_takes_form_bodies_with_the_token_as_a_field_as_slack_does(slack):
+    answer = httpx.post(
+        slack.url + "/chat.postMessage",
+        data={"token": TOKEN, "channel": "general", "text": "hi", "metadata": json.dumps({"event_type": "x_y"})},
+    ).json()
+    assert answer["ok"] is True and answer["channel"] == GENERAL
+    history = httpx.get(
+        slack.url + "/conversations.history",
+        params={"channel": GENERAL},
+        headers={"authorization": f"Bearer {TOKEN}"},
+    ).json()
+    assert [m["text"] for m in history["messages"]] == ["hi"] and "metadata" not in history["messages"][0]
+    assert httpx.post(slack.url + "/chat.postMessage", data={"channel": GENERAL}).json()["error"] == "not_authed"
