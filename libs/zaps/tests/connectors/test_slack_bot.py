@@ -3,6 +3,7 @@ worker: posts and thread replies, Slack's rate limits, its ok:false errors, the 
 that finds a post whose answer was lost."""
 
 import asyncio
+import importlib.util
 import json
 import sys
 from datetime import UTC, datetime
@@ -324,3 +325,51 @@ def test_the_fake_takes_form_bodies_with_the_token_as_a_field_as_slack_does(slac
     ).json()
     assert [m["text"] for m in history["messages"]] == ["hi"] and "metadata" not in history["messages"][0]
     assert httpx.post(slack.url + "/chat.postMessage", data={"channel": GENERAL}).json()["error"] == "not_authed"
+
+
+DOCS = HERE.parents[3] / "docs" / "connectors.md"
+DOCS_SERVICE = """
+from pydantic import SecretStr
+from zaps import Service, ZapsSettings
+
+
+class Settings(ZapsSettings):
+    service_name: str = "docslack"
+    path_prefix: str = "/api/docslack"
+    orders_secret: SecretStr = SecretStr("orders-secret-0123456789")
+
+
+service = Service(Settings)
+"""
+
+
+async def test_the_worked_example_in_the_docs_posts_and_replies_in_the_thread(
+    slack, make_settings, database_url, tmp_path, monkeypatch
+):
+    section = DOCS.read_text().split("## Slack apps (a bot token)")[1].split("\n## ")[0]
+    example = section.split("```python\n")[1].split("```")[0]
+    path = tmp_path / "docs_slack_example.py"
+    path.write_text(DOCS_SERVICE + example)
+    spec = importlib.util.spec_from_file_location("docs_slack_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    slack.add_channel("C0123456789", "orders")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("SLACK_API_URL", slack.url)
+
+    async with running(module.service.create_app(make_settings(module.Settings))) as client:
+        body = json.dumps({"id": "1001", "summary": "2 mugs, paid"}).encode()
+        answer = await client.post(
+            "/api/docslack/hooks/new-order",
+            content=body,
+            headers={"content-type": "application/json", **signing.sign("orders-secret-0123456789", body)},
+        )
+        assert answer.status_code == 202, answer.text
+        await eventually(
+            lambda: asyncio.to_thread(query, database_url, "SELECT status FROM zaps_run"),
+            lambda runs: len(runs) == 1 and runs[0]["status"] in ("succeeded", "dead"),
+            timeout=30,
+        )
+    parent, reply = slack.messages("C0123456789")
+    assert parent["text"] == "New order 1001" and parent["blocks"][0]["text"]["text"] == "*New order* 1001"
+    assert (reply["thread_ts"], reply["text"]) == (parent["ts"], "2 mugs, paid")
