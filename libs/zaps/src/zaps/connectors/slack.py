@@ -77,9 +77,7 @@ class SlackBot:
 
     @classmethod
     def from_environment(cls) -> Self:
-        settings = load_settings(SlackBotSettings, cls.name)
-        assert isinstance(settings, SlackBotSettings)
-        return cls(settings)
+        return cls(load_settings(SlackBotSettings, cls.name))
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -109,7 +107,7 @@ class SlackBot:
         try:
             return check_answer(method, response, channel=channel)
         except RetryableError as error:
-            if error.retry_after and channel:
+            if error.retry_after and channel and method == "chat.postMessage":  # the other methods' limits differ
                 self.pace.hold_off(channel, error.retry_after)
             raise
 
