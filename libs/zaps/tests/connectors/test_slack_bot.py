@@ -18,9 +18,9 @@ from zaps.connectors.slack import SlackBot, SlackBotSettings
 from zaps.declarations import DeclarationError
 from zaps.engine import repository
 from zaps.retry import PermanentError, RetryableError, UnsureError
-from zaps.testing.apps import running, server_process
+from zaps.testing.apps import running
 from zaps.testing.slack_fake import Fault, SlackFake
-from zaps.testing.waiting import eventually, sync_eventually
+from zaps.testing.waiting import eventually
 
 HERE = Path(__file__).parent
 if str(HERE) not in sys.path:
@@ -44,11 +44,11 @@ def slack():
 def app_for(make_settings, slack, monkeypatch):
     """The test service's app, its Slack app settings read from the environment as in production."""
 
-    def build(**environment: str):
+    def build(log_level: str = "WARNING", **environment: str):
         values = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_API_URL": slack.url, "SLACK_TIMEOUT_S": "5", **environment}
         for name, value in values.items():
             monkeypatch.setenv(name, value)
-        return service.create_app(make_settings(SlackBotTestSettings))
+        return service.create_app(make_settings(SlackBotTestSettings, log_level=log_level))
 
     return build
 
@@ -216,33 +216,14 @@ def test_a_token_that_is_not_a_bot_token_stops_the_start_without_quoting_it(make
     assert "xoxp-user-token" not in str(stopped.value)
 
 
-def test_the_token_never_appears_in_logs_or_run_records(database_url, slack, tmp_path):
-    """A real server process logging at DEBUG: a post, a 500, a rate limit and a dead run leave no trace of it."""
+async def test_the_token_never_appears_in_logs_or_run_records(app_for, slack, database_url, capsys):
+    """The service logging at DEBUG (JSON lines on stdout): a post and its reply, a 500, a rate limit and a dead run
+    leave no trace of the token in a log line or in any run record."""
     slack.fail_next("chat.postMessage", Fault.server_error(), Fault.rate_limited(0.2))
-    log = tmp_path / "server.log"
-    env = {
-        "DATABASE_URL": database_url,
-        "PYTHONPATH": str(HERE),
-        "ENVIRONMENT": "test",
-        "LOG_LEVEL": "DEBUG",
-        "PATH_PREFIX": "/api/slackbottest",
-        "SLACK_BOT_TOKEN": TOKEN,
-        "SLACK_API_URL": slack.url,
-    }
-    with server_process("slack_bot_service:service", env, log_path=log) as server:
-        for payload in ({"channel": GENERAL, "text": "hi", "reply": "there"}, {"channel": "C0NOSUCH01", "text": "x"}):
-            body = json.dumps(payload).encode()
-            answer = httpx.post(
-                f"{server['base_url']}/api/slackbottest/hooks/announce",
-                content=body,
-                headers={"content-type": "application/json", **signing.sign(SECRET, body)},
-            )
-            assert answer.status_code == 202
-        runs = sync_eventually(
-            lambda: query(database_url, "SELECT status FROM zaps_run ORDER BY id"),
-            lambda runs: len(runs) == 2 and all(r["status"] in ("succeeded", "dead") for r in runs),
-            timeout=30,
-        )
+    async with running(app_for(log_level="DEBUG")) as client:
+        await post_event(client, {"channel": GENERAL, "text": "hi", "reply": "there"})
+        await post_event(client, {"channel": "C0NOSUCH01", "text": "x"})
+        runs = await settled(database_url, 2, statuses=("succeeded", "dead"))
     assert [r["status"] for r in runs] == ["succeeded", "dead"]
     assert all(call.token == TOKEN for call in slack.calls)  # it was sent, to Slack only
     recorded = query(
@@ -251,8 +232,9 @@ def test_the_token_never_appears_in_logs_or_run_records(database_url, slack, tmp
         "AS steps, (SELECT json_agg(l) FROM zaps_ledger l)::text AS ledger, "
         "(SELECT json_agg(a) FROM zaps_attempt a)::text AS attempts",
     )[0]
-    output = log.read_text()
+    output = capsys.readouterr().out
     assert "run failed; retrying" in output and "run is dead" in output  # the failures were logged, at DEBUG
+    assert "chat.postMessage" in output  # and so were the HTTP calls (httpcore's DEBUG lines)
     for where, text in {"log": output, **recorded}.items():
         assert TOKEN not in text, where
         assert "secretbottoken" not in text, where
