@@ -256,6 +256,17 @@ def bot_for(slack: SlackFake, **settings) -> SlackBot:
     return SlackBot(SlackBotSettings(slack_bot_token=TOKEN, slack_api_url=slack.url, _env_file=None, **settings))
 
 
+async def test_the_connection_check_reads_who_the_token_is_and_names_a_refused_one(slack):
+    bot = bot_for(slack)
+    assert await bot.check() == "bot zaps in workspace Fake"
+    slack.revoked.add(TOKEN)
+    with pytest.raises(PermanentError, match=r"the bot token \(SLACK_BOT_TOKEN\) was revoked") as refused:
+        await bot.check()
+    assert TOKEN not in str(refused.value)
+    assert slack.messages(GENERAL) == []
+    await bot.aclose()
+
+
 async def test_a_missing_scope_names_the_scope_to_add(slack):
     slack.scopes = {"channels:read"}
     bot = bot_for(slack)

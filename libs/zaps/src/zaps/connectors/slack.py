@@ -133,6 +133,12 @@ class SlackBot:
         answer = await self.call("chat.postMessage", json=body, channel=channel)
         return posted(str(answer["channel"]), str(answer["ts"]), thread_ts)
 
+    async def check(self) -> str:
+        """One harmless read (auth.test) for a connections check: who the token posts as, or the engine's error
+        naming what is wrong (a refused token, say). Nothing is posted."""
+        answer = await self.call("auth.test", params={})
+        return f"bot {answer.get('user') or '?'} in workspace {answer.get('team') or '?'}"
+
     async def channel_id(self, channel: str) -> str:
         """`channel` as an ID: reading a channel's history needs one, while posting also takes a name."""
         if CHANNEL_ID.match(channel):
