@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from zaps import PermanentError, Run
+from zaps.connectors.slack import SlackBot, post_message
 from zaps.engine.trials import would_send
 from zaps.engine.triggers import setting_value
 from zaps.service import Service
@@ -184,8 +185,11 @@ def handler_for(rule: Rule, rules: RulesFile) -> Callable[[Run[Settings]], Await
         if rule.slack is not None:
             text = rule.slack.text.format_map(values)
             url = setting_value(settings, rule.slack.webhook_url_setting) if rule.slack.webhook_url_setting else None
+            channel = rule.slack.channel
             if shadow:
-                await _shadow(run, "slack", {"text": text})
+                await _shadow(run, "slack", {"text": text, **({"channel": channel} if channel else {})})
+            elif channel:
+                await post_message(run, "slack", channel=channel, text=text)
             else:
                 await run.slack("slack", text=text, webhook_url=url)
         elif rule.email is not None:
@@ -214,6 +218,10 @@ def install(service: Service[Settings], rules: RulesFile) -> list[str]:
     names = []
     for rule in rules.automation:
         poller = service.pollers[CALLS if rule.on in CALL_KINDS else MESSAGES]
-        service.automation(poller.on(rule.on), name=rule.name, max_attempts=rule.max_attempts)(handler_for(rule, rules))
+        # A rule that posts through the Slack app needs its token: the start-up check then names SLACK_BOT_TOKEN.
+        uses = [SlackBot] if rule.slack and rule.slack.channel else []
+        service.automation(poller.on(rule.on), name=rule.name, max_attempts=rule.max_attempts, uses=uses)(
+            handler_for(rule, rules)
+        )
         names.append(f"{service.name}.{rule.name}")
     return names

@@ -88,6 +88,14 @@ class Filter(Strict):
 class Slack(Strict):
     text: str = Field(min_length=1, max_length=3000)
     webhook_url_setting: str | None = Field(default=None, description="A settings field; default SLACK_WEBHOOK_URL")
+    # With a channel, the Slack app posts it (SLACK_BOT_TOKEN, chat.postMessage) instead of an incoming webhook.
+    channel: str | None = Field(default=None, min_length=2, description="A channel ID (C…) or #name for the bot")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Self:
+        if self.channel is not None and self.webhook_url_setting is not None:
+            raise ValueError("give channel (the Slack app posts) or webhook_url_setting (a webhook posts), not both")
+        return self
 
 
 class Email(Strict):

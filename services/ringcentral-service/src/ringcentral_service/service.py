@@ -39,7 +39,11 @@ def check_settings(rules: RulesFile, settings: Settings) -> None:
                 problems.append(f"automation {rule.name}: {field.upper()} must be set")
         if rule.sms_reply and not settings.ringcentral_sms_from:
             problems.append(f"automation {rule.name} sends SMS replies: RINGCENTRAL_SMS_FROM must be set")
-        if rule.slack and not rule.slack.webhook_url_setting and settings.slack_webhook_url is None:
+        if (
+            rule.slack
+            and not (rule.slack.webhook_url_setting or rule.slack.channel)
+            and settings.slack_webhook_url is None
+        ):
             problems.append(f"automation {rule.name} posts to Slack: SLACK_WEBHOOK_URL must be set")
         if rule.email and not (settings.smtp_host and settings.smtp_from):
             problems.append(f"automation {rule.name} sends email: SMTP_HOST and SMTP_FROM must be set")
