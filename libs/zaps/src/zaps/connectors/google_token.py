@@ -92,11 +92,12 @@ class ServiceAccountToken:
         try:
             self._credentials.refresh(self._request)
         except google.auth.exceptions.RefreshError as error:
-            # google-auth's message is the endpoint's "error: error_description"; it never holds the key.
+            # google-auth's first argument is the endpoint's "error: error_description"; it never holds the key.
+            said = str(error.args[0]) if error.args else type(error).__name__
             if getattr(error, "retryable", False):
-                raise RetryableError(f"Google's token endpoint is unavailable: {error}") from None
+                raise RetryableError(f"Google's token endpoint is unavailable: {said}") from None
             raise PermanentError(
-                f"Google refused the service account key of {self.client_email} ({error}): the key may have been "
+                f"Google refused the service account key of {self.client_email} ({said}): the key may have been "
                 "deleted or disabled, or the JSON is not the one Google gave; make a new key for the account"
             ) from None
         except google.auth.exceptions.TransportError as error:

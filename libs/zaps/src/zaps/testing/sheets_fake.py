@@ -3,7 +3,7 @@ API v4 `spreadsheets.values` calls Zaps makes, with the documented requests, ans
 
 - POST /token takes the JWT-bearer grant (grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer, assertion=JWT):
   the assertion's RS256 signature is checked with the service account's public key (the test made the key pair),
-  and so are `iss`, `aud` (this URL), `scope`, `iat` and `exp` (at most an hour after). It answers
+  and so are `iss`, `aud` (Google's token URL), `scope`, `iat` and `exp` (at most an hour after). It answers
   {"access_token", "expires_in", "token_type": "Bearer"}, or 400 {"error": "invalid_grant", "error_description"}.
 - /v4/spreadsheets/{id}/values… takes only a bearer token it issued (else 401 UNAUTHENTICATED), answers 404
   NOT_FOUND for an unknown spreadsheet, 403 PERMISSION_DENIED when it is not shared with the token's account, and
@@ -34,6 +34,8 @@ from zaps.testing.sink import _QuietServer
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 SCOPE = "https://www.googleapis.com/auth/spreadsheets"
+# Google's documented `aud` of a service account's grant: always this, whichever URL the grant is posted to.
+AUDIENCE = "https://oauth2.googleapis.com/token"
 STATUS_NAMES = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND"}
 STATUS_NAMES |= {429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
 
@@ -277,7 +279,7 @@ class FakeGoogle:
         if public is None:
             raise ApiError(400, "Invalid JWT Signature.")  # Google's answer for an unknown or deleted key
         try:
-            claims = jwt.decode(assertion, certs=public, audience=self.token_uri)  # type: ignore[no-untyped-call]
+            claims = jwt.decode(assertion, certs=public, audience=AUDIENCE)  # type: ignore[no-untyped-call]
         except ValueError as error:
             # A bad signature, a wrong audience or an expired assertion.
             raise ApiError(400, "Invalid JWT Signature." if "signature" in str(error).lower() else str(error)) from None
