@@ -101,6 +101,18 @@ async def test_a_replayed_run_and_a_repeated_event_never_write_a_row_twice(
     assert google.rows(SHEET_ID, "Calls") == [HEADER, ["c-4", "+15550100", "answered"]]
 
 
+async def test_two_runs_upserting_one_key_at_once_write_one_row(sheets_settings, database_url, google, account):
+    google.latency_s = 0.2  # without the lock both would read "no such row" before either writes
+    app = service.create_app(sheets_settings(worker_concurrency=4))
+    async with running(app) as client:
+        await post(client, "upsert-call", call("c-12", "missed"))
+        await post(client, "upsert-call", call("c-12", "answered"))
+        runs = await settled(database_url, "upsert-call", count=2)
+    assert [r["status"] for r in runs] == ["succeeded", "succeeded"]
+    rows = google.rows(SHEET_ID, "Calls")
+    assert len(rows) == 2 and rows[1][0] == "c-12"
+
+
 @pytest.mark.parametrize("automation", ["upsert-call", "append-keyed"])
 async def test_a_write_applied_but_answered_by_a_timeout_is_checked_not_written_again(
     sheets_settings, database_url, google, account, automation

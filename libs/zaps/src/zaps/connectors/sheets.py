@@ -17,7 +17,8 @@ When a write may have happened (it timed out after being sent), the step's rule 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 from pydantic import SecretStr, field_validator
@@ -120,6 +121,17 @@ def lay_out(header: list[str], row: Mapping[str, Cell], sheet: str) -> list[Cell
     return [row.get(name) for name in header[:width]]
 
 
+@asynccontextmanager
+async def one_writer(run: Run[Any], spreadsheet_id: str, sheet: str, key: str) -> AsyncIterator[None]:
+    """Two runs upserting one key at the same moment (a call.missed and a call.completed rule writing one sheet)
+    would both find no row and both append: the second waits here, on a database lock, until the first has written.
+    Sheets has no conditional write to do this for us."""
+    async with run.runtime.database.transaction() as conn:
+        name = f"zaps.sheets:{spreadsheet_id}:{sheet}:{key}"
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (name,))
+        yield
+
+
 async def upsert_row(
     run: Run[Any],
     step: str,
@@ -138,16 +150,17 @@ async def upsert_row(
     sheets = connector(run.runtime, GoogleSheets)
 
     async def write(_: str) -> dict[str, Any]:
-        header, number = await sheets.find(spreadsheet_id, sheet, key_column, key)
-        cells = lay_out(header, row, sheet)
-        if number is None:
-            answer = await sheets.api.append(spreadsheet_id, a1(sheet, "A1"), [cells], value_input)
-            updated = str(answer.get("updates", {}).get("updatedRange", ""))
-            return {"action": "appended", "row": row_of(updated), "range": updated}
-        target = a1(sheet, f"A{number}:{column_letter(len(cells) - 1)}{number}")
-        answer = await sheets.api.update(spreadsheet_id, target, [cells], value_input)
-        updated = str(answer.get("updatedRange", target))
-        return {"action": "updated", "row": number, "range": updated}
+        async with one_writer(run, spreadsheet_id, sheet, key):
+            header, number = await sheets.find(spreadsheet_id, sheet, key_column, key)
+            cells = lay_out(header, row, sheet)
+            if number is None:
+                answer = await sheets.api.append(spreadsheet_id, a1(sheet, "A1"), [cells], value_input)
+                updated = str(answer.get("updates", {}).get("updatedRange", ""))
+                return {"action": "appended", "row": row_of(updated), "range": updated}
+            target = a1(sheet, f"A{number}:{column_letter(len(cells) - 1)}{number}")
+            answer = await sheets.api.update(spreadsheet_id, target, [cells], value_input)
+            updated = str(answer.get("updatedRange", target))
+            return {"action": "updated", "row": number, "range": updated}
 
     async def verify(_: str) -> dict[str, Any] | None:
         # Done only if the key's row holds every value we meant to write; anything less is written again,

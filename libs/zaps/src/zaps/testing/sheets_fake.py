@@ -171,6 +171,7 @@ class FakeGoogle:
         self.calls: list[Call] = []
         self.token_requests = 0
         self.token_lifetime_s = 3599
+        self.latency_s = 0.0  # every API call waits this long first (to let two clients' calls interleave)
         self._failures: deque[tuple[int, dict[str, str]]] = deque()
         self._write_failures: deque[tuple[int, dict[str, str]]] = deque()
         self._stalls: deque[float] = deque()
@@ -296,6 +297,8 @@ class FakeGoogle:
         self, request: BaseHTTPRequestHandler, method: str, path: str, query: dict[str, list[str]], raw: bytes
     ) -> tuple[int, Any]:
         body = json.loads(raw) if raw else None
+        if self.latency_s:
+            time.sleep(self.latency_s)
         with self._lock:
             self.calls.append(Call(method, path, query, body))
             failure = self._failures.popleft() if self._failures else None
