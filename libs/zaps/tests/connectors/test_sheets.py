@@ -101,6 +101,17 @@ async def test_a_replayed_run_and_a_repeated_event_never_write_a_row_twice(
     assert google.rows(SHEET_ID, "Calls") == [HEADER, ["c-4", "+15550100", "answered"]]
 
 
+async def test_a_long_digit_key_is_kept_as_text_and_found_again(sheets_settings, database_url, google, account):
+    app = service.create_app(sheets_settings())
+    async with running(app) as client:
+        await post(client, "upsert-call", call("123456789012345678", "missed"))
+        await settled(database_url, "upsert-call")
+        await post(client, "upsert-call", call("123456789012345678", "answered"))
+        await settled(database_url, "upsert-call", count=2)
+    # Typed in as a number it would show as 1.23457E+17, and the second event would append a second row.
+    assert google.rows(SHEET_ID, "Calls") == [HEADER, ["123456789012345678", "+15550100", "answered"]]
+
+
 async def test_two_runs_upserting_one_key_at_once_write_one_row(sheets_settings, database_url, google, account):
     google.latency_s = 0.2  # without the lock both would read "no such row" before either writes
     app = service.create_app(sheets_settings(worker_concurrency=4))

@@ -153,6 +153,10 @@ async def upsert_row(
         async with one_writer(run, spreadsheet_id, sheet, key):
             header, number = await sheets.find(spreadsheet_id, sheet, key_column, key)
             cells = lay_out(header, row, sheet)
+            if value_input == "USER_ENTERED":
+                # The key goes in as text (a leading ' does that when typed): a long digit id would otherwise
+                # become a number shown as 1.23457E+17, and no later lookup would find it.
+                cells[header.index(key_column)] = "'" + key
             if number is None:
                 answer = await sheets.api.append(spreadsheet_id, a1(sheet, "A1"), [cells], value_input)
                 updated = str(answer.get("updates", {}).get("updatedRange", ""))

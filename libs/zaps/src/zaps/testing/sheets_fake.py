@@ -97,13 +97,18 @@ def _shown(value: Any) -> Any:
     """A cell as FORMATTED_VALUE renders it: text, numbers without a needless .0, TRUE/FALSE."""
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float) and abs(value) >= 1e11:
+        return f"{value:.5E}"  # the Automatic format shows a long number in scientific notation
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return "" if value is None else str(value)
 
 
 def _entered(value: Any, how: str) -> Any:
-    """USER_ENTERED turns text that looks like a number into one, as typing it into the sheet would."""
+    """USER_ENTERED reads text as if typed into the sheet: a leading ' keeps the rest as text, and text that looks
+    like a number becomes one."""
+    if how == "USER_ENTERED" and isinstance(value, str) and value.startswith("'"):
+        return value[1:]
     if how == "USER_ENTERED" and isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value):
         return float(value) if "." in value else int(value)
     return value
