@@ -2,11 +2,13 @@
 zaps.testing.sheets_fake), found by the call's id and updated by every rule that writes it, never doubled."""
 
 import asyncio
+from pathlib import Path
 
 import psycopg
 import pytest
 import redis.asyncio as redis
 from psycopg.rows import dict_row
+from ringcentral_service.rules import parse_rules
 from ringcentral_service.service import service
 from ringcentral_service.settings import Settings
 from ringcentral_service.simulator import SimulatorConfig
@@ -16,6 +18,7 @@ from zaps.testing.apps import running
 from zaps.testing.sheets_fake import FakeGoogle
 from zaps.testing.waiting import eventually
 
+EXAMPLE = Path(__file__).resolve().parents[3] / "infra" / "ringcentral" / "automations.example.toml"
 SHEET_ID = "1CallsSheet0123456789abcdefghij"
 RULES = f"""
 timezone = "America/New_York"
@@ -89,3 +92,11 @@ async def test_a_missed_call_is_one_row_written_by_both_rules(settings, sim, dat
     row = dict(zip(header, rows[0], strict=False))
     assert row["Call id"] == str(call["id"])
     assert row["From"] == "+14155550123 Pat Caller" and row["Missed"] == "yes" and row["Result"] == "Missed"
+
+
+def test_the_example_files_commented_sheets_rule_is_valid_once_uncommented():
+    lines = EXAMPLE.read_text().splitlines()
+    start = lines.index('# name = "calls-to-sheet"') - 1
+    block = [line.removeprefix("# ") for line in lines[start:] if line.startswith("# ")]
+    (rule,) = parse_rules("\n".join(block)).automation
+    assert rule.sheets_row is not None and rule.sheets_row.key_column == "Call id"
