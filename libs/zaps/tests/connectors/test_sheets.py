@@ -185,6 +185,19 @@ async def test_a_key_google_does_not_know_goes_dead_with_a_clear_error(
     assert google.writes() == []
 
 
+async def test_a_token_google_no_longer_takes_is_replaced_once(sheets_settings, database_url, google, account):
+    app = service.create_app(sheets_settings())
+    async with running(app) as client:
+        await post(client, "upsert-call", call("c-13"))
+        await settled(database_url, "upsert-call")
+        google.tokens.clear()  # revoked: the next call answers 401
+        await post(client, "upsert-call", call("c-14"))
+        runs = await settled(database_url, "upsert-call", count=2)
+    assert [r["status"] for r in runs] == ["succeeded", "succeeded"] and runs[1]["attempts"] == 1
+    assert google.token_requests == 2
+    assert [row[0] for row in google.rows(SHEET_ID, "Calls")[1:]] == ["c-13", "c-14"]
+
+
 def test_a_missing_key_stops_the_start_naming_the_variable(sheets_settings, monkeypatch):
     monkeypatch.delenv("GOOGLE_SERVICE_ACCOUNT_JSON", raising=False)
     with pytest.raises(DeclarationError) as stopped:
@@ -192,8 +205,16 @@ def test_a_missing_key_stops_the_start_naming_the_variable(sheets_settings, monk
     assert "uses Google Sheets: GOOGLE_SERVICE_ACCOUNT_JSON is not set" in str(stopped.value)
 
 
-def test_a_key_that_is_not_a_key_stops_the_start_without_quoting_it(sheets_settings, monkeypatch):
-    monkeypatch.setenv("GOOGLE_SERVICE_ACCOUNT_JSON", '{"type": "authorized_user", "refresh_token": "rt-4711"}')
+@pytest.mark.parametrize(
+    "key",
+    [
+        '{"type": "authorized_user", "refresh_token": "rt-4711"}',
+        '{"type": "service_account", "client_email": "a@b.c", "token_uri": "https://t", "private_key": "rt-4711"}',
+        "rt-4711 is not JSON",
+    ],
+)
+def test_a_key_that_is_not_a_key_stops_the_start_without_quoting_it(sheets_settings, monkeypatch, key):
+    monkeypatch.setenv("GOOGLE_SERVICE_ACCOUNT_JSON", key)
     with pytest.raises(DeclarationError) as stopped:
         service.create_app(sheets_settings())
     assert "GOOGLE_SERVICE_ACCOUNT_JSON is invalid" in str(stopped.value)

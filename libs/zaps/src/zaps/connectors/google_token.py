@@ -40,6 +40,10 @@ def parse_key(text: str) -> dict[str, Any]:
     missing = [name for name in KEY_FIELDS if not isinstance(info.get(name), str) or not info[name]]
     if missing:
         raise BadKey(f"lacks {', '.join(missing)}")
+    try:  # read the private key now, so that a damaged one stops the start rather than the first run
+        service_account.Credentials.from_service_account_info(info)  # type: ignore[no-untyped-call]
+    except ValueError:
+        raise BadKey("has a private_key that is not a PEM key") from None
     return info
 
 
