@@ -79,8 +79,9 @@ class GoogleSheets:
     async def header_and_column(
         self, spreadsheet_id: str, sheet: str, key_column: str
     ) -> tuple[list[str], int, list[str]]:
-        """The header row, the key column's index in it, and that column's values from row 1 down (one read)."""
-        header_rows, *_ = await self.api.batch_get(spreadsheet_id, [a1(sheet, "1:1")])
+        """The header row, the key column's index in it, and that column's values from row 1 down (two reads: the
+        column's letter comes from the header)."""
+        (header_rows,) = await self.api.batch_get(spreadsheet_id, [a1(sheet, "1:1")])
         header = [str(cell) for cell in (header_rows[0] if header_rows else [])]
         if key_column not in header:
             raise PermanentError(f"the first row of tab {sheet!r} has no column {key_column!r} (it has {header})")
