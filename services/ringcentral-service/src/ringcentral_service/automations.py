@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from zaps import PermanentError, Run
+from zaps.connectors import Connector
+from zaps.connectors.sheets import GoogleSheets, upsert_row
 from zaps.connectors.slack import SlackBot, post_message
 from zaps.engine.trials import would_send
 from zaps.engine.triggers import setting_value
@@ -21,7 +23,7 @@ from ringcentral_service import repository
 from ringcentral_service.errors import RingCentralError
 from ringcentral_service.events import CALL_KINDS, parse_time
 from ringcentral_service.pollers import CALLS, MESSAGES, client_for
-from ringcentral_service.rules import Rule, RulesFile, number_matches
+from ringcentral_service.rules import Rule, RulesFile, SheetsRow, number_matches
 from ringcentral_service.settings import Settings
 from ringcentral_service.sms import as_run_error, send_sms
 
@@ -171,6 +173,24 @@ async def _shadow(run: Run[Settings], action: str, would: dict[str, Any]) -> Non
     await run.step(f"shadow-{action.replace('_', '-')}", record, input=would)
 
 
+async def _sheets_row(run: Run[Settings], target: SheetsRow, values: dict[str, str], *, shadow: bool) -> None:
+    # Keyed by the call's (or message's) id: a call.missed and a call.completed rule on one sheet share its row.
+    key = str(run.event.payload.get("id") or run.event.key)
+    row = {target.key_column: key, **{name: text.format_map(values) for name, text in target.columns.items()}}
+    if shadow:
+        would = {"spreadsheet_id": target.spreadsheet_id, "sheet": target.sheet, "row": row}
+        await _shadow(run, "sheets_row", would)
+        return
+    await upsert_row(
+        run,
+        "sheets-row",
+        spreadsheet_id=target.spreadsheet_id,
+        sheet=target.sheet,
+        key_column=target.key_column,
+        row=row,
+    )
+
+
 def handler_for(rule: Rule, rules: RulesFile) -> Callable[[Run[Settings]], Awaitable[None]]:
     async def handle(run: Run[Settings]) -> None:
         settings = run.settings
@@ -208,9 +228,21 @@ def handler_for(rule: Rule, rules: RulesFile) -> Callable[[Run[Settings]], Await
                 await run.webhook("webhook", url=url, payload=document)
         elif rule.sms_reply is not None:
             await _sms_reply(run, rule, rules, settings, rule.sms_reply.text.format_map(values))
+        elif rule.sheets_row is not None:
+            await _sheets_row(run, rule.sheets_row, values, shadow=shadow)
 
     handle.__name__ = rule.name.replace("-", "_")
     return handle
+
+
+def connectors_of(rule: Rule) -> list[type[Connector]]:
+    """The connectors a rule's action calls: their credentials are then checked at start, and a missing one named."""
+    used: list[type[Connector]] = []
+    if rule.slack and rule.slack.channel:  # a Slack app's bot, not an incoming webhook
+        used.append(SlackBot)
+    if rule.sheets_row:
+        used.append(GoogleSheets)
+    return used
 
 
 def install(service: Service[Settings], rules: RulesFile) -> list[str]:
@@ -218,8 +250,7 @@ def install(service: Service[Settings], rules: RulesFile) -> list[str]:
     names = []
     for rule in rules.automation:
         poller = service.pollers[CALLS if rule.on in CALL_KINDS else MESSAGES]
-        # A rule that posts through the Slack app needs its token: the start-up check then names SLACK_BOT_TOKEN.
-        uses = [SlackBot] if rule.slack and rule.slack.channel else []
+        uses = connectors_of(rule)
         service.automation(poller.on(rule.on), name=rule.name, max_attempts=rule.max_attempts, uses=uses)(
             handler_for(rule, rules)
         )

@@ -1,8 +1,9 @@
 """The no-code automations file (TOML): its schema, and the checks that stop start-up on a mistake.
 
 See infra/ringcentral/automations.example.toml for every option. Each `[[automation]]` listens to one event kind,
-may filter, and does one action: `slack`, `email`, `webhook` or `sms_reply`. A mistake (an unknown key, a typo in a
-kind, a placeholder that does not exist, a bad time) stops the service at start-up with one line per problem.
+may filter, and does one action: `slack`, `email`, `webhook`, `sms_reply` or `sheets_row` (a Google Sheets row).
+A mistake (an unknown key, a typo in a kind, a placeholder that does not exist, a bad time) stops the service at
+start-up with one line per problem.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ PLACEHOLDERS = frozenset(
         "transcription",
     }
 )
+ACTIONS = ("slack", "email", "webhook", "sms_reply", "sheets_row")
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,60}$")
 
 
@@ -124,6 +126,21 @@ class SmsReply(Strict):
     max_age_minutes: float = Field(default=120, gt=0, description="No reply to a call older than this")
 
 
+class SheetsRow(Strict):
+    """One row per call or message in a Google Sheet, found by its id in `key_column` and updated, else appended."""
+
+    spreadsheet_id: str = Field(pattern=r"^[A-Za-z0-9_-]{10,}$", description="The id in the sheet's URL, after /d/")
+    sheet: str = Field(default="Sheet1", min_length=1, max_length=100, description="The tab's name")
+    key_column: str = Field(default="Id", min_length=1, description="The header column that holds the record's id")
+    columns: dict[str, str] = Field(default_factory=dict, description="Header column name -> text template")
+
+    @model_validator(mode="after")
+    def _key_not_mapped(self) -> Self:
+        if self.key_column in self.columns:
+            raise ValueError(f"{self.key_column!r} is the key column, filled with the record's id: leave it out")
+        return self
+
+
 class Rule(Strict):
     name: str
     on: Literal[
@@ -139,6 +156,7 @@ class Rule(Strict):
     email: Email | None = None
     webhook: Webhook | None = None
     sms_reply: SmsReply | None = None
+    sheets_row: SheetsRow | None = None
     max_attempts: int = Field(default=5, ge=1, le=50)
 
     @field_validator("name")
@@ -150,9 +168,9 @@ class Rule(Strict):
 
     @model_validator(mode="after")
     def _one_action(self) -> Self:
-        actions = [name for name in ("slack", "email", "webhook", "sms_reply") if getattr(self, name) is not None]
+        actions = [name for name in ACTIONS if getattr(self, name) is not None]
         if len(actions) != 1:
-            raise ValueError(f"give exactly one action (slack, email, webhook or sms_reply); found {actions or 'none'}")
+            raise ValueError(f"give exactly one action ({', '.join(ACTIONS)}); found {actions or 'none'}")
         if self.sms_reply is not None and not self.on.startswith(("call.", "voicemail.", "sms.received")):
             raise ValueError("sms_reply answers a caller or a sender: use it on a call, voicemail or sms.received")
         for label, template in self.templates():
@@ -163,7 +181,7 @@ class Rule(Strict):
 
     @property
     def action(self) -> str:
-        return next(name for name in ("slack", "email", "webhook", "sms_reply") if getattr(self, name) is not None)
+        return next(name for name in ACTIONS if getattr(self, name) is not None)
 
     def templates(self) -> list[tuple[str, str]]:
         found = []
@@ -173,6 +191,8 @@ class Rule(Strict):
             found += [("email.subject", self.email.subject), ("email.body", self.email.body)]
         if self.sms_reply:
             found.append(("sms_reply.text", self.sms_reply.text))
+        if self.sheets_row:
+            found += [(f"sheets_row.columns.{name}", text) for name, text in self.sheets_row.columns.items()]
         return found
 
 
