@@ -1,0 +1,300 @@
+"""The HubSpot connector through a real service and worker, against the fake HubSpot (zaps.testing.hubspot_fake):
+a contact, a call and a note, associated; 503 and 429 retried; a replay or a resend after a timeout never makes a
+second object; a bad token, a missing scope and HubSpot's validation errors end the run with a clear error; the
+token never shows in logs or run records."""
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+from pydantic import SecretStr
+from zaps import Backoff, Run, Service, ZapsSettings, signing, webhook
+from zaps.connectors import hubspot
+from zaps.connectors.hubspot import IDEMPOTENCY_PROPERTY, HubSpot
+from zaps.declarations import DeclarationError
+from zaps.engine import repository
+from zaps.retry import PermanentError, RetryableError
+from zaps.testing.apps import running
+from zaps.testing.hubspot_fake import READ_SCOPE, SCHEMA_READ, SCHEMA_WRITE, TOKEN, HubSpotFake
+from zaps.testing.waiting import eventually
+
+SECRET = "hook-secret-0123456789"
+PREFIX = "/api/hubtest"
+FAST = Backoff(first_s=0.05, factor=2, cap_s=0.3)
+
+
+class HubTestSettings(ZapsSettings):
+    service_name: str = "hubtest"
+    path_prefix: str = PREFIX
+    hook_secret: SecretStr = SecretStr(SECRET)
+
+
+service = Service(HubTestSettings)
+
+
+@service.automation(webhook(secret_setting="hook_secret"), max_attempts=4, backoff=FAST, uses=[HubSpot])
+async def missed_call(run: Run[HubTestSettings]) -> None:
+    """The issue's example: a missed call becomes a contact with the call logged and a note to call back."""
+    caller = run.event.payload
+    contact = await hubspot.upsert_contact(
+        run, "contact", email=caller["email"], properties={"firstname": caller["name"]}
+    )
+    await hubspot.log_call(
+        run,
+        "call",
+        contact_id=contact["contact_id"],
+        direction="INBOUND",
+        status="NO_ANSWER",
+        duration_ms=caller.get("duration_ms", 0),
+        recording_url=caller.get("recording_url"),
+        body=f"Missed call from {caller['name']}",
+    )
+    await hubspot.create_note(run, "note", contact_email=caller["email"], body=f"Call {caller['name']} back")
+
+
+CALLER = {
+    "email": "ann@example.com",
+    "name": "Ann",
+    "duration_ms": 12_000,
+    "recording_url": "https://rec.example/1.mp3",
+}
+
+
+@pytest.fixture
+def fake():
+    with HubSpotFake() as server:
+        yield server
+
+
+@pytest.fixture
+def settings(make_settings, fake, monkeypatch):
+    def build(token: str = TOKEN, timeout_s: float = 5.0):
+        monkeypatch.setenv("HUBSPOT_TOKEN", token)
+        monkeypatch.setenv("HUBSPOT_API_URL", fake.url)
+        monkeypatch.setenv("HUBSPOT_TIMEOUT_S", str(timeout_s))
+        return make_settings(HubTestSettings, log_level="INFO")
+
+    return build
+
+
+async def post(client: httpx.AsyncClient, payload: Any) -> None:
+    body = json.dumps(payload).encode()
+    answer = await client.post(
+        f"{PREFIX}/hooks/missed-call",
+        content=body,
+        headers={"content-type": "application/json", **signing.sign(SECRET, body)},
+    )
+    assert answer.status_code == 202, answer.text
+
+
+def query(database_url: str, sql: str, *params: Any) -> list[dict[str, Any]]:
+    with psycopg.connect(database_url, row_factory=dict_row) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+async def settled(database_url: str, statuses: tuple[str, ...] = ("succeeded", "dead")) -> dict[str, Any]:
+    runs = await eventually(
+        lambda: asyncio.to_thread(
+            query, database_url, "SELECT * FROM zaps_run WHERE automation = 'hubtest.missed-call'"
+        ),
+        lambda runs: len(runs) == 1 and runs[0]["status"] in statuses,
+        timeout=30,
+    )
+    return runs[0]
+
+
+def steps(database_url: str, run_id: int) -> list[tuple[str, str]]:
+    rows = query(database_url, "SELECT name, status FROM zaps_step WHERE run_id = %s ORDER BY id", run_id)
+    return [(row["name"], row["status"]) for row in rows]
+
+
+def writes(fake: HubSpotFake, object_type: str) -> list[dict[str, Any]]:
+    return [r.json for r in fake.requests if r.path == f"/crm/v3/objects/{object_type}/batch/upsert"]
+
+
+async def test_a_contact_a_call_and_a_note_are_made_and_associated(settings, fake, database_url, capsys):
+    app = service.create_app(settings())
+    async with running(app) as client:
+        await post(client, CALLER)
+        run = await settled(database_url)
+    assert run["status"] == "succeeded", run["error"]
+    (contact,) = fake.records("contacts")
+    assert contact["properties"]["email"] == "ann@example.com" and contact["properties"]["firstname"] == "Ann"
+    (call,) = fake.records("calls")
+    assert {k: call["properties"][k] for k in ("hs_call_direction", "hs_call_status", "hs_call_duration")} == {
+        "hs_call_direction": "INBOUND",
+        "hs_call_status": "NO_ANSWER",
+        "hs_call_duration": "12000",
+    }
+    assert call["properties"]["hs_call_recording_url"] == CALLER["recording_url"]
+    assert call["properties"][IDEMPOTENCY_PROPERTY].endswith("/call")  # the step's ledger key
+    (note,) = fake.records("notes")
+    assert note["properties"]["hs_note_body"] == "Call Ann back"
+    assert fake.associated("contacts", contact["id"], "calls") == [call["id"]]
+    assert fake.associated("contacts", contact["id"], "notes") == [note["id"]]
+    assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in fake.requests)
+    # The token went to HubSpot and nowhere else: not in a log line, not in the run's records.
+    assert TOKEN not in capsys.readouterr().out
+    recorded = query(database_url, "SELECT * FROM zaps_step") + query(database_url, "SELECT * FROM zaps_run")
+    assert TOKEN not in json.dumps(recorded, default=str)
+
+
+async def test_503_then_429_are_retried_and_the_call_is_logged_once(settings, fake, database_url):
+    fake.fail(503, 429, path="/calls/", interval_ms=100)
+    app = service.create_app(settings())
+    async with running(app) as client:
+        await post(client, CALLER)
+        run = await settled(database_url)
+    assert run["status"] == "succeeded", run["error"]
+    assert [s for s in steps(database_url, run["id"]) if s[0] == "call"] == [
+        ("call", "failed"),
+        ("call", "failed"),
+        ("call", "succeeded"),
+    ]
+    errors = query(database_url, "SELECT error FROM zaps_step WHERE name = 'call' AND status = 'failed' ORDER BY id")
+    assert "HubSpot answered 503" in errors[0]["error"]
+    assert "rate limit (TEN_SECONDLY_ROLLING)" in errors[1]["error"]
+    assert len(fake.records("contacts")) == 1 and len(fake.records("calls")) == 1
+
+
+async def test_the_rate_limit_answer_sets_the_wait_from_hubspots_headers(fake):
+    client = HubSpot(token=TOKEN, api_url=fake.url)
+    fake.fail(429, interval_ms=10_000)
+    fake.fail(429, policy="DAILY")
+    try:
+        with pytest.raises(RetryableError) as rolling:
+            await client.upsert("contacts", "email", "a@example.com", {})
+        with pytest.raises(RetryableError) as daily:
+            await client.upsert("contacts", "email", "a@example.com", {})
+    finally:
+        await client.aclose()
+    assert rolling.value.retry_after == 10.0  # X-HubSpot-RateLimit-Interval-Milliseconds
+    assert daily.value.retry_after == hubspot.DAILY_LIMIT_WAIT_S
+    assert "You have reached your daily limit" in str(daily.value)
+
+
+async def test_a_replayed_run_sends_nothing_again(settings, fake, database_url):
+    app = service.create_app(settings())
+    async with running(app) as client:
+        await post(client, CALLER)
+        run = await settled(database_url)
+        sent = len(fake.requests)
+        async with app.state.runtime.database.connection() as conn:
+            await repository.replay(conn, [run["id"]])
+        await eventually(
+            lambda: asyncio.to_thread(steps, database_url, run["id"]),
+            lambda done: len(done) == 6,
+        )
+    assert [status for _, status in steps(database_url, run["id"])][3:] == ["reused", "reused", "reused"]
+    assert len(fake.requests) == sent
+    assert (len(fake.records("contacts")), len(fake.records("calls")), len(fake.records("notes"))) == (1, 1, 1)
+
+
+async def test_a_write_applied_but_answered_by_a_timeout_is_resent_and_still_one_call(settings, fake, database_url):
+    fake.stall_after_write(2.0, path="/calls/")  # HubSpot takes the call, the answer comes after our 0.5 s
+    app = service.create_app(settings(timeout_s=0.5))
+    async with running(app) as client:
+        await post(client, CALLER)
+        run = await settled(database_url)
+    assert run["status"] == "succeeded", run["error"]
+    sent = writes(fake, "calls")
+    assert len(sent) == 2  # the resend ...
+    keys = {w["inputs"][0]["id"] for w in sent}
+    assert len(keys) == 1  # ... carries the same idempotency key, so HubSpot updates the call it has
+    assert len(fake.records("calls")) == 1
+    assert [s for s in steps(database_url, run["id"]) if s[0] == "call"] == [
+        ("call", "unsure"),
+        ("call", "unsure"),
+        ("call", "succeeded"),
+    ]
+
+
+async def test_a_run_dead_after_timeouts_then_replayed_still_makes_one_call(settings, fake, database_url):
+    fake.stall_after_write(1.0, count=4, path="/calls/")  # every try applied, none answered in time
+    app = service.create_app(settings(timeout_s=0.3))
+    async with running(app) as client:
+        await post(client, CALLER)
+        run = await settled(database_url)
+        assert run["status"] == "dead"
+        assert len(writes(fake, "calls")) == 4 and len(fake.records("calls")) == 1
+        async with app.state.runtime.database.connection() as conn:
+            await repository.replay(conn, [run["id"]])
+        run = await settled(database_url, ("succeeded",))
+    assert len(writes(fake, "calls")) == 5
+    assert len(fake.records("calls")) == 1 and len(fake.records("notes")) == 1
+
+
+async def test_a_bad_token_goes_dead_at_once_with_a_clear_error(settings, fake, database_url, capsys):
+    wrong = "pat-na1-00000000-dead-beef-0000-000000000000"
+    app = service.create_app(settings(token=wrong))
+    async with running(app) as client:
+        await post(client, CALLER)
+        run = await settled(database_url)
+    assert (run["status"], run["attempts"]) == ("dead", 1)
+    assert "refused the token" in run["error"] and "HUBSPOT_TOKEN" in run["error"] and "401" in run["error"]
+    assert fake.records("contacts") == []
+    recorded = json.dumps([*query(database_url, "SELECT * FROM zaps_step"), run], default=str)
+    assert wrong not in recorded and wrong not in capsys.readouterr().out
+
+
+async def test_a_missing_scope_is_named(make_settings, database_url, monkeypatch):
+    with HubSpotFake(scopes=frozenset({READ_SCOPE, SCHEMA_READ, SCHEMA_WRITE})) as fake:
+        monkeypatch.setenv("HUBSPOT_TOKEN", TOKEN)
+        monkeypatch.setenv("HUBSPOT_API_URL", fake.url)
+        app = service.create_app(make_settings(HubTestSettings))
+        async with running(app) as client:
+            await post(client, CALLER)
+            run = await settled(database_url)
+    assert run["status"] == "dead"
+    assert "lacks the scope(s) crm.objects.contacts.write" in run["error"]
+
+
+async def test_hubspots_validation_message_ends_the_run(settings, fake, database_url):
+    app = service.create_app(settings())
+    async with running(app) as client:
+        await post(client, {**CALLER, "email": "not-an-email"})
+        run = await settled(database_url)
+    assert (run["status"], run["attempts"]) == ("dead", 1)
+    assert "400 VALIDATION_ERROR" in run["error"] and "Email address not-an-email is invalid" in run["error"]
+
+
+def test_a_missing_token_stops_the_start_naming_it(make_settings, monkeypatch):
+    monkeypatch.delenv("HUBSPOT_TOKEN", raising=False)
+    with pytest.raises(DeclarationError) as stopped:
+        service.create_app(make_settings(HubTestSettings))
+    assert "automation hubtest.missed-call uses HubSpot: HUBSPOT_TOKEN is not set" in str(stopped.value)
+
+
+async def test_the_unique_property_is_created_once_and_then_upserts_work():
+    with HubSpotFake(idempotency_property=False) as fake:
+        client = HubSpot(token=TOKEN, api_url=fake.url)
+        try:
+            with pytest.raises(PermanentError, match="ensure-properties"):
+                await client.upsert("calls", IDEMPOTENCY_PROPERTY, "k1", {"hs_timestamp": "0"})
+            assert await client.ensure_properties(phone=True) == {
+                "calls.zaps_idempotency_key": "created",
+                "notes.zaps_idempotency_key": "created",
+                "contacts.zaps_phone": "created",
+            }
+            again = await client.ensure_properties()
+            first = await client.upsert("calls", IDEMPOTENCY_PROPERTY, "k1", {"hs_timestamp": "0"})
+            second = await client.upsert("calls", IDEMPOTENCY_PROPERTY, "k1", {"hs_timestamp": "1"})
+        finally:
+            await client.aclose()
+    assert set(again.values()) == {"exists"}
+    assert fake.has_property("calls", IDEMPOTENCY_PROPERTY) and fake.has_property("contacts", "zaps_phone")
+    assert (first["new"], second["new"], first["id"]) == (True, False, second["id"])
+
+
+async def test_an_id_property_without_unique_values_is_refused(fake):
+    client = HubSpot(token=TOKEN, api_url=fake.url)
+    try:
+        with pytest.raises(PermanentError, match="phone is not a unique identifier property"):
+            await client.upsert("contacts", "phone", "+14155550123", {})
+    finally:
+        await client.aclose()
+    assert fake.records("contacts") == []
