@@ -13,13 +13,14 @@ from typing import Any
 
 from zaps import PermanentError, Run
 from zaps.connectors import Connector
+from zaps.connectors.hubspot import HubSpot
 from zaps.connectors.sheets import GoogleSheets, upsert_row
 from zaps.connectors.slack import SlackBot, post_message
 from zaps.engine.trials import would_send
 from zaps.engine.triggers import setting_value
 from zaps.service import Service
 
-from ringcentral_service import repository
+from ringcentral_service import hubspot_calls, repository
 from ringcentral_service.errors import RingCentralError
 from ringcentral_service.events import CALL_KINDS, parse_time
 from ringcentral_service.pollers import CALLS, MESSAGES, client_for
@@ -230,6 +231,9 @@ def handler_for(rule: Rule, rules: RulesFile) -> Callable[[Run[Settings]], Await
             await _sms_reply(run, rule, rules, settings, rule.sms_reply.text.format_map(values))
         elif rule.sheets_row is not None:
             await _sheets_row(run, rule.sheets_row, values, shadow=shadow)
+        elif rule.hubspot_call is not None:
+            body = rule.hubspot_call.body.format_map(values)
+            await hubspot_calls.log_call(run, rule.hubspot_call, body, shadow=shadow)
 
     handle.__name__ = rule.name.replace("-", "_")
     return handle
@@ -242,6 +246,8 @@ def connectors_of(rule: Rule) -> list[type[Connector]]:
         used.append(SlackBot)
     if rule.sheets_row:
         used.append(GoogleSheets)
+    if rule.hubspot_call:
+        used.append(HubSpot)
     return used
 
 

@@ -1,9 +1,9 @@
 """The no-code automations file (TOML): its schema, and the checks that stop start-up on a mistake.
 
 See infra/ringcentral/automations.example.toml for every option. Each `[[automation]]` listens to one event kind,
-may filter, and does one action: `slack`, `email`, `webhook`, `sms_reply` or `sheets_row` (a Google Sheets row).
-A mistake (an unknown key, a typo in a kind, a placeholder that does not exist, a bad time) stops the service at
-start-up with one line per problem.
+may filter, and does one action: `slack`, `email`, `webhook`, `sms_reply`, `sheets_row` (a Google Sheets row)
+or `hubspot_call`. A mistake (an unknown key, a typo in a kind, a placeholder that does not exist, a bad time)
+stops the service at start-up with one line per problem.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ PLACEHOLDERS = frozenset(
         "transcription",
     }
 )
-ACTIONS = ("slack", "email", "webhook", "sms_reply", "sheets_row")
+ACTIONS = ("slack", "email", "webhook", "sms_reply", "sheets_row", "hubspot_call")
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,60}$")
 
 
@@ -141,6 +141,17 @@ class SheetsRow(Strict):
         return self
 
 
+class HubspotCall(Strict):
+    """Log the call in HubSpot on the other party's contact, upserted by their number (see docs/connectors.md)."""
+
+    body: str = Field(default="{direction} call: {result}, {duration}", min_length=1)
+    contact_property: str = Field(
+        default="zaps_phone",
+        description="The unique contact property holding the number (python -m zaps.connectors.hubspot "
+        "ensure-properties --phone creates zaps_phone)",
+    )
+
+
 class Rule(Strict):
     name: str
     on: Literal[
@@ -157,6 +168,7 @@ class Rule(Strict):
     webhook: Webhook | None = None
     sms_reply: SmsReply | None = None
     sheets_row: SheetsRow | None = None
+    hubspot_call: HubspotCall | None = None
     max_attempts: int = Field(default=5, ge=1, le=50)
 
     @field_validator("name")
@@ -173,6 +185,8 @@ class Rule(Strict):
             raise ValueError(f"give exactly one action ({', '.join(ACTIONS)}); found {actions or 'none'}")
         if self.sms_reply is not None and not self.on.startswith(("call.", "voicemail.", "sms.received")):
             raise ValueError("sms_reply answers a caller or a sender: use it on a call, voicemail or sms.received")
+        if self.hubspot_call is not None and not self.on.startswith("call."):
+            raise ValueError("hubspot_call logs a call: use it on call.completed, call.missed or call.recording_ready")
         for label, template in self.templates():
             unknown = sorted({field for _, field, _, _ in string.Formatter().parse(template) if field} - PLACEHOLDERS)
             if unknown:
@@ -193,6 +207,8 @@ class Rule(Strict):
             found.append(("sms_reply.text", self.sms_reply.text))
         if self.sheets_row:
             found += [(f"sheets_row.columns.{name}", text) for name, text in self.sheets_row.columns.items()]
+        if self.hubspot_call:
+            found.append(("hubspot_call.body", self.hubspot_call.body))
         return found
 
 
