@@ -298,3 +298,32 @@ async def test_an_id_property_without_unique_values_is_refused(fake):
     finally:
         await client.aclose()
     assert fake.records("contacts") == []
+
+
+def test_the_one_off_command_creates_the_properties_and_names_a_missing_token(monkeypatch, capsys):
+    with HubSpotFake(idempotency_property=False) as fake:
+        monkeypatch.setenv("HUBSPOT_TOKEN", TOKEN)
+        monkeypatch.setenv("HUBSPOT_API_URL", fake.url)
+        assert hubspot.main(["ensure-properties"]) == 0
+        assert hubspot.main(["ensure-properties"]) == 0
+    said = capsys.readouterr().out.splitlines()
+    assert said == [
+        "calls.zaps_idempotency_key: created",
+        "notes.zaps_idempotency_key: created",
+        "calls.zaps_idempotency_key: exists",
+        "notes.zaps_idempotency_key: exists",
+    ]
+    monkeypatch.delenv("HUBSPOT_TOKEN")
+    assert hubspot.main(["ensure-properties"]) == 2
+    assert "HubSpot: HUBSPOT_TOKEN is not set" in capsys.readouterr().err
+
+
+async def test_a_validation_error_on_a_call_names_hubspots_reason_only(fake):
+    client = HubSpot(token=TOKEN, api_url=fake.url)
+    try:
+        with pytest.raises(PermanentError) as refused:
+            await client.upsert("calls", IDEMPOTENCY_PROPERTY, "k", {"hs_call_status": "LOST"})
+    finally:
+        await client.aclose()
+    assert "LOST was not one of the allowed options" in str(refused.value)
+    assert "ensure-properties" not in str(refused.value)  # the property exists: no misleading hint

@@ -32,7 +32,7 @@ import httpx
 from pydantic import Field, SecretStr
 
 from zaps.actions.http import NOT_SENT, USER_AGENT
-from zaps.connectors.base import ConnectorSettings, connector, load_settings
+from zaps.connectors.base import ConnectorSettings, ConnectorSettingsError, connector, load_settings
 from zaps.logging import redact
 from zaps.retry import PermanentError, RetryableError, UnsureError, parse_retry_after
 
@@ -128,10 +128,10 @@ class HubSpot:
                 "scopes in HubSpot (Settings > Integrations > Private Apps)"
             )
         details = [self._clean(str(item.get("message"))) for item in body.get("errors") or [] if isinstance(item, dict)]
-        text = f"HubSpot refused to {what} ({status} {category}): {message}"
-        if details and details != [message]:
-            text += " (" + "; ".join(details) + ")"
-        if IDEMPOTENCY_PROPERTY in text or PHONE_PROPERTY in text:
+        said = message + "".join(f"; {detail}" for detail in details if detail != message)
+        text = f"HubSpot refused to {what} ({status} {category}): {said}"
+        missing = "does not exist" in said or "PROPERTY_DOESNT_EXIST" in said
+        if missing and (IDEMPOTENCY_PROPERTY in said or PHONE_PROPERTY in said):
             text += "; run `python -m zaps.connectors.hubspot ensure-properties` once to create the unique properties"
         return PermanentError(text)
 
@@ -390,7 +390,7 @@ async def create_note(
 async def _ensure(phone: bool) -> int:
     try:
         hubspot = HubSpot.from_environment()
-    except Exception as error:  # ConnectorSettingsError: names the variable, never its value
+    except ConnectorSettingsError as error:  # names the variable, never its value
         print(error, file=sys.stderr)
         return 2
     try:
