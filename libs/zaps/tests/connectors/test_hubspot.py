@@ -5,6 +5,7 @@ token never shows in logs or run records."""
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -56,6 +57,24 @@ async def missed_call(run: Run[HubTestSettings]) -> None:
     await hubspot.create_note(run, "note", contact_email=caller["email"], body=f"Call {caller['name']} back")
 
 
+class DocsSettings(ZapsSettings):
+    service_name: str = "hubdocs"
+    path_prefix: str = "/api/hubdocs"
+    hook_secret: SecretStr = SecretStr(SECRET)
+
+
+def docs_example() -> str:
+    """The Python example of docs/connectors.md's HubSpot section, as the reader copies it."""
+    text = (Path(__file__).resolve().parents[4] / "docs" / "connectors.md").read_text()
+    section = text[text.index("\n## HubSpot\n") :]
+    section = section[: section.index("\n## ", 1)]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+# The docs' example, declared on a service of its own exactly as written there.
+docs_service = Service(DocsSettings)
+exec(docs_example(), {"service": docs_service, "Settings": DocsSettings})
+
 CALLER = {
     "email": "ann@example.com",
     "name": "Ann",
@@ -81,10 +100,10 @@ def settings(make_settings, fake, monkeypatch):
     return build
 
 
-async def post(client: httpx.AsyncClient, payload: Any) -> None:
+async def post(client: httpx.AsyncClient, payload: Any, prefix: str = PREFIX) -> None:
     body = json.dumps(payload).encode()
     answer = await client.post(
-        f"{PREFIX}/hooks/missed-call",
+        f"{prefix}/hooks/missed-call",
         content=body,
         headers={"content-type": "application/json", **signing.sign(SECRET, body)},
     )
@@ -96,11 +115,11 @@ def query(database_url: str, sql: str, *params: Any) -> list[dict[str, Any]]:
         return conn.execute(sql, params).fetchall()
 
 
-async def settled(database_url: str, statuses: tuple[str, ...] = ("succeeded", "dead")) -> dict[str, Any]:
+async def settled(
+    database_url: str, statuses: tuple[str, ...] = ("succeeded", "dead"), automation: str = "hubtest.missed-call"
+) -> dict[str, Any]:
     runs = await eventually(
-        lambda: asyncio.to_thread(
-            query, database_url, "SELECT * FROM zaps_run WHERE automation = 'hubtest.missed-call'"
-        ),
+        lambda: asyncio.to_thread(query, database_url, "SELECT * FROM zaps_run WHERE automation = %s", automation),
         lambda runs: len(runs) == 1 and runs[0]["status"] in statuses,
         timeout=30,
     )
@@ -327,3 +346,14 @@ async def test_a_validation_error_on_a_call_names_hubspots_reason_only(fake):
         await client.aclose()
     assert "LOST was not one of the allowed options" in str(refused.value)
     assert "ensure-properties" not in str(refused.value)  # the property exists: no misleading hint
+
+
+async def test_the_docs_example_runs_as_written(make_settings, fake, database_url, monkeypatch):
+    monkeypatch.setenv("HUBSPOT_TOKEN", TOKEN)
+    monkeypatch.setenv("HUBSPOT_API_URL", fake.url)
+    async with running(docs_service.create_app(make_settings(DocsSettings))) as client:
+        await post(client, CALLER, prefix="/api/hubdocs")
+        run = await settled(database_url, automation="hubdocs.missed-call")
+    assert run["status"] == "succeeded", run["error"]
+    (contact,) = fake.records("contacts")
+    assert fake.associated("contacts", contact["id"], "calls") and fake.associated("contacts", contact["id"], "notes")
