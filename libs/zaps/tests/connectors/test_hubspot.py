@@ -357,3 +357,15 @@ async def test_the_docs_example_runs_as_written(make_settings, fake, database_ur
     assert run["status"] == "succeeded", run["error"]
     (contact,) = fake.records("contacts")
     assert fake.associated("contacts", contact["id"], "calls") and fake.associated("contacts", contact["id"], "notes")
+
+
+async def test_the_harmless_read_tells_a_good_token_from_a_bad_one(fake):
+    good, bad = HubSpot(token=TOKEN, api_url=fake.url), HubSpot(token="pat-na1-not-the-token", api_url=fake.url)
+    try:
+        assert await good.check() == "OK"
+        with pytest.raises(PermanentError, match="refused the token"):
+            await bad.check()
+    finally:
+        await good.aclose()
+        await bad.aclose()
+    assert [r.method for r in fake.requests] == ["GET", "GET"]  # reads only
