@@ -4,7 +4,10 @@ second object; a bad token, a missing scope and HubSpot's validation errors end 
 token never shows in logs or run records."""
 
 import asyncio
+import importlib
 import json
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,7 @@ from zaps.connectors.hubspot import IDEMPOTENCY_PROPERTY, HubSpot
 from zaps.declarations import DeclarationError
 from zaps.engine import repository
 from zaps.retry import PermanentError, RetryableError
-from zaps.testing.apps import running
+from zaps.testing.apps import running, server_process
 from zaps.testing.hubspot_fake import READ_SCOPE, SCHEMA_READ, SCHEMA_WRITE, TOKEN, HubSpotFake
 from zaps.testing.waiting import eventually
 
@@ -369,3 +372,78 @@ async def test_the_harmless_read_tells_a_good_token_from_a_bad_one(fake):
         await good.aclose()
         await bad.aclose()
     assert [r.method for r in fake.requests] == ["GET", "GET"]  # reads only
+
+
+KILLED_SERVICE = """
+from pydantic import SecretStr
+from zaps import Run, Service, ZapsSettings, webhook
+from zaps.connectors import hubspot
+from zaps.connectors.hubspot import HubSpot
+
+
+class Settings(ZapsSettings):
+    service_name: str = "hubkill"
+    hook_secret: SecretStr = SecretStr("hook-secret-0123456789")
+
+
+service = Service(Settings)
+
+
+@service.automation(webhook(secret_setting="hook_secret"), uses=[HubSpot])
+async def missed_call(run: Run[Settings]) -> None:
+    await hubspot.log_call(run, "call", contact_email="ann@example.com", direction="INBOUND", status="NO_ANSWER")
+"""
+
+
+async def test_a_worker_killed_after_hubspot_took_the_call_leaves_one_call(
+    fake, database_url, tmp_path, make_settings, monkeypatch
+):
+    """SIGKILL while HubSpot holds the answer: the call exists, the ledger says `started`. The next worker finds the
+    step unsure, resends it with the same key, and HubSpot updates the call it has.
+
+    The first worker is a real process (to be killed); the next one runs in this process, which starts in a second
+    where a new process would take its imports' time again (half a minute on a loaded machine)."""
+    (tmp_path / "hubkill_service.py").write_text(KILLED_SERVICE)
+    env = {
+        "DATABASE_URL": database_url,
+        "PYTHONPATH": str(tmp_path),
+        "PATH_PREFIX": "/api/hubkill",
+        "ENVIRONMENT": "test",
+        "LOG_LEVEL": "WARNING",
+        "HUBSPOT_TOKEN": TOKEN,
+        "HUBSPOT_API_URL": fake.url,
+        "HUBSPOT_TIMEOUT_S": "60",
+        "WORKER_HEARTBEAT_S": "0.5",  # so that its silence is soon noticed
+        "STALLED_AFTER_S": "2",
+    }
+    fake.stall_after_write(30, path="/calls/")
+    with server_process("hubkill_service:service", env, log_path=tmp_path / "first.log") as first:
+        body = json.dumps({"call": 1}).encode()
+        answer = httpx.post(
+            f"{first['base_url']}/api/hubkill/hooks/missed-call",
+            content=body,
+            headers={"content-type": "application/json", **signing.sign(SECRET, body)},
+        )
+        assert answer.status_code == 202
+        await eventually(lambda: asyncio.to_thread(fake.records, "calls"), lambda calls: len(calls) == 1)
+        os.kill(first["process"].pid, signal.SIGKILL)
+        first["process"].wait()
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("HUBSPOT_TOKEN", TOKEN)
+    monkeypatch.setenv("HUBSPOT_API_URL", fake.url)
+    killed = importlib.import_module("hubkill_service")
+    settings = make_settings(
+        killed.Settings,
+        path_prefix="/api/hubkill",
+        worker_heartbeat_s=0.5,
+        stalled_after_s=2,
+        housekeeping_interval_s=0.5,
+    )
+    async with running(killed.service.create_app(settings)):
+        run = await settled(database_url, ("succeeded", "dead", "needs_review"), automation="hubkill.missed-call")
+    assert run["status"] == "succeeded", run["error"]
+    sent = writes(fake, "calls")
+    assert len(sent) == 2 and len({w["inputs"][0]["id"] for w in sent}) == 1
+    assert len(fake.records("calls")) == 1 and len(fake.records("contacts")) == 1
+    assert [status for name, status in steps(database_url, run["id"]) if name == "call"][-2:] == ["unsure", "succeeded"]
