@@ -217,8 +217,9 @@ async def test_a_replayed_run_sends_nothing_again(settings, fake, database_url):
 
 
 async def test_a_write_applied_but_answered_by_a_timeout_is_resent_and_still_one_call(settings, fake, database_url):
-    fake.stall_after_write(2.0, path="/calls/")  # HubSpot takes the call, the answer comes after our 0.5 s
-    app = service.create_app(settings(timeout_s=0.5))
+    # HubSpot takes the call; the answer comes after our timeout (2 s: a loaded machine's ordinary answer is in time)
+    fake.stall_after_write(4.0, path="/calls/")
+    app = service.create_app(settings(timeout_s=2.0))
     async with running(app) as client:
         await post(client, CALLER)
         run = await settled(database_url)
@@ -236,8 +237,8 @@ async def test_a_write_applied_but_answered_by_a_timeout_is_resent_and_still_one
 
 
 async def test_a_run_dead_after_timeouts_then_replayed_still_makes_one_call(settings, fake, database_url):
-    fake.stall_after_write(1.0, count=4, path="/calls/")  # every try applied, none answered in time
-    app = service.create_app(settings(timeout_s=0.3))
+    fake.stall_after_write(3.0, count=4, path="/calls/")  # every try applied, none answered in time
+    app = service.create_app(settings(timeout_s=1.5))
     async with running(app) as client:
         await post(client, CALLER)
         run = await settled(database_url)
