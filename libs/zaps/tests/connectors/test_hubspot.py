@@ -414,8 +414,11 @@ async def test_a_worker_killed_after_hubspot_took_the_call_leaves_one_call(
         "HUBSPOT_TOKEN": TOKEN,
         "HUBSPOT_API_URL": fake.url,
         "HUBSPOT_TIMEOUT_S": "60",
-        "WORKER_HEARTBEAT_S": "0.5",  # so that its silence is soon noticed
+        # Its silence is soon noticed, and the housekeeping it schedules (a shared timer) comes round soon.
+        "WORKER_HEARTBEAT_S": "0.5",
         "STALLED_AFTER_S": "2",
+        "HOUSEKEEPING_INTERVAL_S": "0.5",
+        "TICK_INTERVAL_S": "0.1",
     }
     fake.stall_after_write(30, path="/calls/")
     with server_process("hubkill_service:service", env, log_path=tmp_path / "first.log") as first:
