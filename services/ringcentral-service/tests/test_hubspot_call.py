@@ -98,3 +98,22 @@ def test_the_commented_example_is_valid_once_uncommented():
         "call.missed",
         "zaps_phone",
     )
+
+
+async def test_shadow_mode_records_the_call_it_would_log_and_sends_nothing(
+    fake_hubspot, rules_settings, sim, database_url
+):
+    await sim.add_call(direction="Inbound", result="Missed")
+    shadow = rules_settings.model_copy(update={"ringcentral_shadow_mode": True})
+    async with running(service.create_app(shadow, actions=fake_actions())):
+        (run,) = await eventually(
+            lambda: asyncio.to_thread(runs, database_url),
+            lambda found: len(found) == 1 and found[0]["status"] in ("succeeded", "dead"),
+            timeout=30,
+        )
+    assert run["status"] == "succeeded", run["error"]
+    with psycopg.connect(database_url, row_factory=dict_row) as conn:
+        (step,) = conn.execute("SELECT name, output FROM zaps_step WHERE run_id = %s", (run["id"],)).fetchall()
+    assert step["name"] == "shadow-hubspot-call"
+    assert step["output"]["would"]["hubspot_call"]["status"] == "NO_ANSWER"
+    assert fake_hubspot.records("calls") == [] and fake_hubspot.records("contacts") == []
