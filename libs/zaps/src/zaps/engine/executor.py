@@ -23,7 +23,7 @@ from procrastinate.jobs import Job
 from zaps.context import Runtime
 from zaps.db import in_transaction_with_retries
 from zaps.engine import repository
-from zaps.engine.run import Event, Filtered, NeedsReview, Run
+from zaps.engine.run import Event, Filtered, NeedsReview, Run, StaleExecution
 from zaps.engine.statuses import RunStatus
 from zaps.logging import bound, event_id_var, run_id_var
 from zaps.retry import is_retryable, retry_after_of
@@ -88,9 +88,17 @@ async def execute(runtime: Runtime[SettingsT], run_id: int) -> None:
                 received_at=row["received_at"],
             ),
             runtime=runtime,
+            fence=fence,
         )
         try:
             await automation.handler(run)
+        except StaleExecution as stale:
+            # Not a failure: a newer execution (or a queued job) owns the run and will finish it. This one records
+            # nothing, so it cannot overwrite the newer one's outcome, and its job ends without a retry.
+            logger.warning(
+                "run taken over by a newer execution; this one stopped before sending",
+                extra={"automation": automation.name, "attempt": fence[0], "step": stale.step},
+            )
         except Filtered as filtered:
             await _finish(runtime, run_id, fence, status=RunStatus.FILTERED, filter_reason=filtered.reason[:1000])
             logger.info("run filtered", extra={"automation": automation.name, "reason": filtered.reason})

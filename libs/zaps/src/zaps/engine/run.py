@@ -58,6 +58,16 @@ class NeedsReview(Exception):
         self.step = step
 
 
+class StaleExecution(Exception):
+    """Raised by a step of an execution that no longer owns its run (its worker was taken for dead, and the run was
+    queued again or claimed by a newer execution): nothing is sent and nothing recorded; the executor ends the job
+    quietly and the newer execution carries the run. A handler must let it through, as it does `NeedsReview`."""
+
+    def __init__(self, run_id: int, step: str) -> None:
+        super().__init__(f"run {run_id} was taken over by a newer execution before step {step!r}; not sent")
+        self.step = step
+
+
 class Filtered(Exception):
     """Raised by `run.filter(reason)`: the run ends as `filtered`, with the reason recorded."""
 
@@ -90,7 +100,14 @@ class Run(Generic[SettingsT]):
     service's own settings class, so mypy checks each `run.settings.<field>` it reads."""
 
     def __init__(
-        self, *, run_id: int, automation: str, attempt: int, event: Event, runtime: Runtime[SettingsT]
+        self,
+        *,
+        run_id: int,
+        automation: str,
+        attempt: int,
+        event: Event,
+        runtime: Runtime[SettingsT],
+        fence: tuple[int, int] | None = None,
     ) -> None:
         self.id = run_id
         self.automation = automation
@@ -101,6 +118,8 @@ class Run(Generic[SettingsT]):
         self.runtime = runtime  # the service's own resources (an API client, say) and the database
         self.log = logging.getLogger(f"zaps.run.{automation}")
         self._database = runtime.database
+        # The claim's (attempts, attempt_id): checked before each send (see `_fenced`). None runs unfenced.
+        self._fence = fence
 
     def filter(self, reason: str) -> NoReturn:
         """Stop here: the run is `filtered`, not failed, and the reason shows in its history."""
@@ -130,6 +149,7 @@ class Run(Generic[SettingsT]):
         # Its own committed transaction, before anything is sent: that is what lets a later try tell "never
         # started" from "may have happened".
         async with self._database.transaction() as conn:
+            await self._fenced(conn, name)
             entry = await repository.ledger_begin(
                 conn, automation=self.automation, event_id=self.event.id, step=name, key=key
             )
@@ -182,11 +202,20 @@ class Run(Generic[SettingsT]):
                 self.log.info("unsure step found done at the target", extra={"step": name})
                 return (output,)
         async with self._database.transaction() as conn:
+            await self._fenced(conn, name)
             await repository.ledger_resend(conn, key=key)
             note = "checked: not done; sending" if rule == "check" else "sending again with the same key"
             await self._record(name, StepStatus.UNSURE, input, None, f"{why}; {note}", started, conn=conn)
         self.log.warning("unsure step sent again", extra={"step": name, "rule": rule, "idempotency_key": key})
         return None
+
+    async def _fenced(self, conn: repository.Conn, step: str) -> None:
+        """Stop here, before anything is marked started or sent, if this execution no longer owns the run.
+
+        In the same transaction as the `started` mark: a newer claim committed before it is seen, and one committed
+        after it finds the step `started` (unsure) and applies its rule."""
+        if self._fence is not None and not await repository.claim_is_current(conn, self.id, self._fence):
+            raise StaleExecution(self.id, step)
 
     async def _after_unsure_try(
         self, name: str, key: str, input: Any, rule: OnUnsure, error: UnsureError, started: float
