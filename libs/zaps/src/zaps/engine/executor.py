@@ -8,6 +8,10 @@ in the same alert.
 Claiming and finishing are short transactions tried again after a transient database error (a lock timeout, a
 killed connection). If they still fail, the job fails with the run left active; housekeeping finds such a run and
 queues it again (`housekeeping.recover_orphaned_runs`).
+
+The claim's `(attempts, attempt_id)` fences the execution: once housekeeping queued the run again (its worker was
+taken for dead while alive), a newer claim or a replay took it over, this execution's next step stops before
+sending (`StaleExecution`, ended quietly here) and its finish is refused.
 """
 
 from __future__ import annotations

@@ -16,6 +16,10 @@ result), is *unsure*, and the step's `on_unsure` rule decides:
 - `check`: call the step's `verify(key)`, which asks the target whether it happened; send again only if it did not;
 - `hold`: send nothing; the run stops as `needs_review`, is alerted, and waits for a person to choose "send again"
   or "mark as done" (console, `zaps runs send-again/mark-done`, admin API).
+
+The transaction that marks a step started first checks the claim fence: an execution that no longer owns its run
+(taken for dead while alive; the run queued again, claimed anew or replayed) raises `StaleExecution` and sends
+nothing.
 """
 
 from __future__ import annotations
