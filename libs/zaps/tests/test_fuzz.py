@@ -250,21 +250,50 @@ def in_process_session(
 
 @dataclass
 class Findings:
+    cases: int = 0  # generated cases run (shrinking included), each one request
     answered: dict[int, int] = field(default_factory=dict)  # status -> how many answers
     gaps: dict[int, str] = field(default_factory=dict)  # index in the gap list -> first example, as curl
+
+    @property
+    def server_errors(self) -> int:
+        return sum(n for status, n in self.answered.items() if status >= 500)
+
+
+# Per service: [cases, answers 5xx] over the operations fuzzed so far; printed after each test and at the module's end.
+TOTALS: dict[str, list[int]] = {}
+
+
+def report(service_name: str, operation: str, findings: Findings) -> None:
+    """One line for this operation, with its service's running totals: shown by `pytest -s`, and kept in the test's
+    captured output (and so in a failure's report)."""
+    total = TOTALS.setdefault(service_name, [0, 0])
+    total[0] += findings.cases
+    total[1] += findings.server_errors
+    print(
+        f"fuzz {service_name} {operation}: {findings.cases} cases, {findings.server_errors} answers 5xx "
+        f"(service so far: {total[0]} cases, {total[1]} answers 5xx)"
+    )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fuzz_totals() -> Any:
+    yield
+    for name, (cases, errors) in sorted(TOTALS.items()):
+        print(f"fuzz totals {name}: {cases} cases generated, {errors} answers 5xx")
 
 
 def fuzz(
     operation: Any,
+    findings: Findings,
     *,
     session: requests.Session,
     base_url: str,
     headers: dict[str, str],
     gaps: list[Gap],
     takes_input: bool,
-) -> Findings:
-    """Drive one operation with valid, then invalid, generated input; raise the first failing check (shrunk)."""
-    findings = Findings()
+) -> None:
+    """Drive one operation with valid, then invalid, generated input, counting into `findings`; raise the first
+    failing check (shrunk)."""
     # An operation with no parameters and no body has no invalid input to make.
     modes = [POSITIVE, NEGATIVE] if takes_input else [POSITIVE]
 
@@ -282,6 +311,7 @@ def fuzz(
             report_multiple_bugs=False,
         )
         def check_one(case: Any) -> None:
+            findings.cases += 1
             response = case.call(base_url=base_url, session=session, headers=headers)
             status = response.status_code
             findings.answered[status] = findings.answered.get(status, 0) + 1
@@ -304,7 +334,6 @@ def fuzz(
             # No invalid value exists for what this operation takes (e.g. a free-form string in the path).
             if mode is not NEGATIVE:
                 raise
-    return findings
 
 
 @pytest.mark.parametrize(("service_name", "method", "path", "auth"), _params())
@@ -324,10 +353,12 @@ async def test_fuzz_operation(make_settings, service_name: str, method: str, pat
         definition = spec["paths"][path][method.lower()]
         credentials = webhook_credentials(service, settings, path) if auth == "signed" else None
         session = in_process_session(client, asyncio.get_running_loop(), credentials)
+        findings = Findings()
         try:
-            findings = await asyncio.to_thread(
+            await asyncio.to_thread(
                 fuzz,
                 operation,
+                findings,
                 session=session,
                 base_url=HOST + settings.path_prefix,
                 headers=headers,
@@ -336,6 +367,7 @@ async def test_fuzz_operation(make_settings, service_name: str, method: str, pat
             )
         finally:
             session.close()
+            report(service_name, f"{method} {path} [{auth}]", findings)
 
     assert not any(status >= 500 for status in findings.answered), findings.answered
     # A gap the bounded sample did not reach is no failure: which inputs are drawn depends on the spec and on

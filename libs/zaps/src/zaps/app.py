@@ -22,8 +22,13 @@ import redis.exceptions as redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from procrastinate.exceptions import ConnectorException
+from procrastinate.job_context import JobContext, JobResult
+from procrastinate.jobs import Job, Status
+from procrastinate.retry import RetryDecision
 from procrastinate.worker import Worker
 from psycopg import DataError, OperationalError
+from psycopg.errors import RaiseException
 from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,7 +38,7 @@ from zaps import cache, health
 from zaps.actions import Actions
 from zaps.actions.configured import build_actions
 from zaps.context import Runtime
-from zaps.db import Database
+from zaps.db import Database, Reachability
 from zaps.docs_pages import install_docs
 from zaps.embedded_db import start_embedded_postgres
 from zaps.engine import admin, repository
@@ -185,9 +190,30 @@ class RestartPause:
         return pause
 
 
-async def run_worker(service: Service[SettingsT], settings: ZapsSettings, *, pause: RestartPause | None = None) -> None:
+# A prune put off (see `prune_after_s`): procrastinate deletes workers silent for longer than this, i.e. none.
+PRUNE_NEVER_S = 10 * 365 * 24 * 3600.0
+
+
+def prune_after_s(stalled_after_s: float, reachability: Reachability | None) -> float:
+    """The silence after which procrastinate's worker, as it starts, deletes other workers (their running jobs then
+    count as stalled at once): `stalled_after_s`, but only once the database has answered for that long. A worker
+    starts again right after an outage, when every heartbeat is old because none could be written; pruning then
+    would take live workers for dead. Put off, the prune is left to housekeeping, which waits out the same grace."""
+    if reachability is None or reachability.reachable_for_s() >= stalled_after_s:
+        return stalled_after_s
+    return PRUNE_NEVER_S
+
+
+async def run_worker(
+    service: Service[SettingsT],
+    settings: ZapsSettings,
+    *,
+    pause: RestartPause | None = None,
+    reachability: Reachability | None = None,
+) -> None:
     """Run the queue worker until cancelled; if it stops for any other reason (the database dropped it), start it
-    again after a pause."""
+    again after a pause. `reachability` (the database's) is kept up to date by the heartbeat and decides whether the
+    worker may prune silent ones as it starts."""
     pause = pause or RestartPause()
     while True:
         started = time.monotonic()
@@ -201,7 +227,8 @@ async def run_worker(service: Service[SettingsT], settings: ZapsSettings, *, pau
                 fetch_job_polling_interval=1.0,  # retries and delayed jobs start within a second
                 shutdown_graceful_timeout=30,
                 update_heartbeat_interval=settings.worker_heartbeat_s,
-                stalled_worker_timeout=settings.stalled_after_s,
+                stalled_worker_timeout=prune_after_s(settings.stalled_after_s, reachability),
+                reachability=reachability,
             )
             delay = pause.after_stop(time.monotonic() - started)
             logger.error("worker stopped by itself; restarting", extra={"retry_in_s": delay})
@@ -213,7 +240,9 @@ async def run_worker(service: Service[SettingsT], settings: ZapsSettings, *, pau
         await asyncio.sleep(delay)
 
 
-async def run_queue_worker(queue: procrastinate.App, **options: Any) -> None:
+async def run_queue_worker(
+    queue: procrastinate.App, *, reachability: Reachability | None = None, **options: Any
+) -> None:
     """One run of procrastinate's worker (what `App.run_worker_async` does), with its heartbeat kept alive for as
     long as the run lasts.
 
@@ -222,15 +251,46 @@ async def run_queue_worker(queue: procrastinate.App, **options: Any) -> None:
     meanwhile, housekeeping (or another worker starting) would take it for dead after `stalled_after_s` and queue
     those jobs again while they still run: the same run executed twice at once."""
     queue.perform_import_paths()  # type: ignore[no-untyped-call]
-    worker = Worker(app=queue, **{**queue.worker_defaults, **options})
-    await run_keeping_heartbeat(worker)
+    worker = FencedWorker(app=queue, **{**queue.worker_defaults, **options})
+    await run_keeping_heartbeat(worker, reachability)
 
 
-async def run_keeping_heartbeat(worker: Worker) -> None:
+class FencedWorker(Worker):
+    """procrastinate's worker, for whom a job taken back meanwhile is no error.
+
+    Housekeeping fails the job of a worker it takes for dead and queues the run with a new job; if that worker was
+    alive after all, its execution is refused by the run's claim fence, and procrastinate's attempt to end the job
+    then meets a job no longer `doing` (its SQL raises). That is expected: said once, not left as an unretrieved
+    task error."""
+
+    async def _persist_job_status(
+        self,
+        job: Job,
+        status: Status,
+        retry_decision: RetryDecision | None,
+        context: JobContext,
+        job_result: JobResult | None,
+    ) -> None:
+        try:
+            await super()._persist_job_status(
+                job=job, status=status, retry_decision=retry_decision, context=context, job_result=job_result
+            )
+        except ConnectorException as error:
+            if not isinstance(error.__cause__, RaiseException):
+                raise
+            if job.id is not None:
+                self._job_ids_to_abort.pop(job.id, None)
+            logger.warning(
+                "job already taken back by housekeeping (its worker was taken for dead); left as it is",
+                extra={"job": job.id, "task": job.task_name},
+            )
+
+
+async def run_keeping_heartbeat(worker: Worker, reachability: Reachability | None = None) -> None:
     """`worker.run()`, beside a task that updates the worker's heartbeat every `update_heartbeat_interval` from
     its registration until `run()` returns, shutdown wait included. A failed update (the database is down) is
     tried again every quarter of a second at most, so the heartbeat is fresh again as soon as the database is."""
-    keeper = asyncio.create_task(_keep_heartbeat(worker), name="heartbeat keeper")
+    keeper = asyncio.create_task(_keep_heartbeat(worker, reachability or Reachability()), name="heartbeat keeper")
     try:
         await worker.run()  # type: ignore[no-untyped-call]
     finally:
@@ -238,7 +298,7 @@ async def run_keeping_heartbeat(worker: Worker) -> None:
         await asyncio.wait([keeper])
 
 
-async def _keep_heartbeat(worker: Worker) -> None:
+async def _keep_heartbeat(worker: Worker, reachability: Reachability) -> None:
     every_s = worker.update_heartbeat_interval
     retry_s = min(every_s, 0.25)
     while True:
@@ -246,8 +306,10 @@ async def _keep_heartbeat(worker: Worker) -> None:
         while (worker_id := worker.worker_id) is not None:  # None before registration and after unregistration
             try:
                 await worker.app.job_manager.update_heartbeat(worker_id)
+                reachability.succeeded()
                 break
             except Exception as error:  # the database is away: the worker is still alive, try again soon
+                reachability.observe(error)
                 logger.debug("worker heartbeat failed; trying again", extra={"error": repr(error)})
                 await asyncio.sleep(retry_s)
 
@@ -301,7 +363,10 @@ def create_app(settings: SettingsT, *, service: Service[SettingsT], actions: Act
                 await repository.register_automations(conn, service.name, list(service.automations.values()))
             await register_timers(runtime)
             if settings.run_worker:
-                worker = asyncio.create_task(run_worker(service, settings), name=f"{settings.service_name}-worker")
+                worker = asyncio.create_task(
+                    run_worker(service, settings, reachability=database.reachability),
+                    name=f"{settings.service_name}-worker",
+                )
                 stack.push_async_callback(_stop, worker)
                 ticker = Ticker(runtime)
                 ticking = asyncio.create_task(ticker.run(), name=f"{settings.service_name}-ticker")

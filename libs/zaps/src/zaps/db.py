@@ -11,7 +11,7 @@ from typing import Any, TypeVar, cast
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 DictConnection = psycopg.AsyncConnection[dict[str, Any]]
 T = TypeVar("T")
@@ -29,6 +29,55 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
 
 
+# SQLSTATEs that say the server could not be reached or went away (class 08, and the shutdown codes of 57P),
+# unlike a lock timeout or a deadlock, which a reachable server reports.
+_GONE_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def is_unreachable(error: BaseException) -> bool:
+    """The database could not be reached (refused, dropped, shutting down, no pooled connection in time). An error
+    wrapping one of these (procrastinate's ConnectorException) counts too."""
+    if error.__cause__ is not None and is_unreachable(error.__cause__):
+        return True
+    if isinstance(error, PoolTimeout):
+        return True
+    if not isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
+        return False
+    state = error.sqlstate
+    return state is None or state.startswith(_GONE_STATES)
+
+
+class Reachability:
+    """Since when this process has reached the database without a break: the grace before anyone is judged dead.
+
+    While the database is away no worker can write its heartbeat, so a silence that began during an outage proves
+    nothing; housekeeping and the worker's start-up prune wait until the database has answered for `stalled_after_s`
+    before taking a silent worker for dead. A process does not know what happened before it started, so its start
+    counts as a reconnection."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._since: float | None = clock()  # None while the database is unreachable
+
+    def failed(self) -> None:
+        self._since = None
+
+    def succeeded(self) -> None:
+        if self._since is None:
+            self._since = self._clock()
+
+    def reachable_for_s(self) -> float:
+        """How long the database has answered without a break; 0 while it does not."""
+        return 0.0 if self._since is None else self._clock() - self._since
+
+    def observe(self, error: BaseException | None) -> None:
+        """Account for how a use of the database ended: without error, or with `error`."""
+        if error is None:
+            self.succeeded()
+        elif is_unreachable(error):
+            self.failed()
+
+
 async def _autocommit(conn: psycopg.AsyncConnection[Any]) -> None:
     # Set per connection rather than as a connect() argument: procrastinate opens its LISTEN connection with the
     # pool's arguments plus its own autocommit=True, and a duplicate argument would break it.
@@ -43,6 +92,7 @@ class Database:
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10, name: str = "zaps") -> None:
         self.url = url
+        self.reachability = Reachability()
         self.pool = AsyncConnectionPool(
             url,
             min_size=min_size,
@@ -66,9 +116,14 @@ class Database:
 
     @asynccontextmanager
     async def connection(self, timeout: float | None = None) -> AsyncIterator[DictConnection]:
-        async with self.pool.connection(timeout=timeout) as conn:
-            conn.row_factory = dict_row
-            yield cast(DictConnection, conn)
+        try:
+            async with self.pool.connection(timeout=timeout) as conn:
+                conn.row_factory = dict_row
+                yield cast(DictConnection, conn)
+        except BaseException as error:
+            self.reachability.observe(error)
+            raise
+        self.reachability.observe(None)
 
     @asynccontextmanager
     async def transaction(self, timeout: float | None = None) -> AsyncIterator[DictConnection]:

@@ -26,10 +26,19 @@ class EngineSettings(ZapsSettings):
 service = Service(EngineSettings)
 
 
+# In-process tests hold an execution before its step: an event whose payload has "gate": G waits, in its attempt A,
+# on GATES[(G, A)] if there is one, after adding (G, A) to ARRIVED (test_fence.py: a stale execution).
+GATES: dict[tuple[str, int], asyncio.Event] = {}
+ARRIVED: set[tuple[str, int]] = set()
+
+
 @service.automation(webhook(secret_setting="hook_secret"), max_attempts=3, backoff=FAST)
 async def forward(run: Run) -> None:
     if run.event.payload.get("skip"):
         run.filter("asked to skip")
+    if (gate := GATES.get((str(run.event.payload.get("gate")), run.attempt))) is not None:
+        ARRIVED.add((str(run.event.payload["gate"]), run.attempt))
+        await gate.wait()
     await run.webhook("deliver", url=run.settings.target_url + "/deliver", payload=run.event.payload)
 
 

@@ -386,12 +386,13 @@ def check(
     else:
         assert tally.doubles == 0  # at most one delivery per order: an unsure step is held, not resent
         assert tally.checked == 0
-        # Not `==`: the outage here keeps the services from the database (pool reconnection included) for longer
-        # than STALLED_AFTER_S, past what the heartbeat keeper covers, so housekeeping can still take a live worker
-        # for dead and run its run a second time at once (docs/automations.md, "Across a database outage"). The
-        # claim's fence keeps the newer execution's outcome; `==` held in the runs since, but is not proven.
-        # Seen before the fence: unsure 7, held 5 once in 4 runs of scenario 2.
-        assert tally.held <= tally.unsure
+        # Exact: every run whose step a fault left unsure is held, none resent and none finished otherwise. A stale
+        # execution (its worker taken for dead while alive) cannot send once the run was queued again or claimed
+        # anew (the claim fence, checked as the step is marked started), and no worker is taken for dead until the
+        # database has answered again for STALLED_AFTER_S, so an outage cannot make a second execution at once.
+        # Not `undelivered == held orders`: a held step whose request reached the receiver before the fault is held
+        # too (the engine cannot tell), so the held orders are the undelivered ones plus some delivered once.
+        assert tally.held == tally.unsure
     if extra:
         extra()
 

@@ -8,6 +8,10 @@ in the same alert.
 Claiming and finishing are short transactions tried again after a transient database error (a lock timeout, a
 killed connection). If they still fail, the job fails with the run left active; housekeeping finds such a run and
 queues it again (`housekeeping.recover_orphaned_runs`).
+
+The claim's `(attempts, attempt_id)` fences the execution: once housekeeping queued the run again (its worker was
+taken for dead while alive), a newer claim or a replay took it over, this execution's next step stops before
+sending (`StaleExecution`, ended quietly here) and its finish is refused.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from procrastinate.jobs import Job
 from zaps.context import Runtime
 from zaps.db import in_transaction_with_retries
 from zaps.engine import repository
-from zaps.engine.run import Event, Filtered, NeedsReview, Run
+from zaps.engine.run import Event, Filtered, NeedsReview, Run, StaleExecution
 from zaps.engine.statuses import RunStatus
 from zaps.engine.trials import is_dry_run
 from zaps.logging import bound, event_id_var, run_id_var
@@ -90,9 +94,17 @@ async def execute(runtime: Runtime[SettingsT], run_id: int) -> None:
             ),
             runtime=runtime,
             dry_run=is_dry_run(row["headers"]),  # a dry run's event stays dry, whoever runs it (engine.trials)
+            fence=fence,
         )
         try:
             await automation.handler(run)
+        except StaleExecution as stale:
+            # Not a failure: a newer execution (or a queued job) owns the run and will finish it. This one records
+            # nothing, so it cannot overwrite the newer one's outcome, and its job ends without a retry.
+            logger.warning(
+                "run taken over by a newer execution; this one stopped before sending",
+                extra={"automation": automation.name, "attempt": fence[0], "step": stale.step},
+            )
         except Filtered as filtered:
             await _finish(runtime, run_id, fence, status=RunStatus.FILTERED, filter_reason=filtered.reason[:1000])
             logger.info("run filtered", extra={"automation": automation.name, "reason": filtered.reason})

@@ -3,9 +3,10 @@ runs no job will run any more, send (and retry) alerts, raise the dead-man's swi
 old runs, events and jobs so the database cannot fill up.
 
 Nothing stays stuck: a run whose job failed or vanished while it was active is queued again by the next pass (at
-most `housekeeping_interval_s` later), and a job whose worker died is rerun once the worker has been silent for
-`stalled_after_s`, so at most `stalled_after_s + housekeeping_interval_s` later. After `max_job_recoveries` such
-recoveries the run is dead and alerted instead.
+most `housekeeping_interval_s` later), and a run whose worker died is queued again once the worker has been silent
+for `stalled_after_s` while the database answered (after an outage, counted from the database's return: no
+heartbeat could be written meanwhile), so at most `stalled_after_s + housekeeping_interval_s` after the later of
+the two. After `max_job_recoveries` such recoveries the run is dead and alerted instead.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ async def run_all(runtime: Runtime[SettingsT]) -> None:
     chores = (
         recover_stalled_jobs,
         recover_orphaned_runs,
+        prune_silent_workers,
         alerts.send_dead_run_alerts,
         alerts.retry_undelivered,
         check_silent_triggers,
@@ -48,26 +50,71 @@ async def analyze_queue(runtime: Runtime[SettingsT]) -> None:
         await housekeeping_repository.analyze_job_queue(conn)
 
 
+STALLED_RUN = "its worker went silent during this attempt (taken for dead); queued again"
+
+
 async def recover_stalled_jobs(runtime: Runtime[SettingsT]) -> int:
-    """procrastinate leaves the jobs of a killed worker `doing` for ever; put them back in the queue (a job that
-    keeps killing its worker is parked as failed, and its run marked dead)."""
+    """procrastinate leaves the jobs of a killed worker `doing` for ever; recover those of workers silent for
+    `stalled_after_s`, once the database has answered for that long itself (`Reachability`: no heartbeat could be
+    written while it was away). A run's job is failed and the run queued again with a new job, so that the silent
+    worker, should it still be alive, can neither finish the new job nor send a step (the run's claim fence); a
+    job that keeps stalling is parked as failed, and its run marked dead."""
+    settings = runtime.settings
     manager = runtime.queue.job_manager
+    back_for = runtime.database.reachability.reachable_for_s()
+    if back_for < settings.stalled_after_s:
+        logger.info(
+            "stalled-job check put off: the database answers again since too short a time",
+            extra={"reachable_for_s": round(back_for, 1), "grace_s": settings.stalled_after_s},
+        )
+        return 0
     recovered = 0
     for queue in runtime.service.queues:
-        stalled = await manager.get_stalled_jobs(queue=queue, seconds_since_heartbeat=runtime.settings.stalled_after_s)
-        for job in stalled:
-            if job.attempts < runtime.settings.max_job_recoveries:
+        for job in await manager.get_stalled_jobs(queue=queue, seconds_since_heartbeat=settings.stalled_after_s):
+            if job.task_name == RUN_TASK and "run_id" in job.task_kwargs:
+                recovered += await _recover_stalled_run(runtime, job.id, int(str(job.task_kwargs["run_id"])))
+            elif job.attempts < settings.max_job_recoveries:
                 await manager.retry_job(job)
                 recovered += 1
                 logger.warning("requeued a job whose worker died", extra={"job": job.id, "task": job.task_name})
-                continue
-            await manager.finish_job(job, status=Status.FAILED, delete_job=False)
-            if job.task_name == RUN_TASK and "run_id" in job.task_kwargs:
-                run_id = int(str(job.task_kwargs["run_id"]))
-                async with runtime.database.transaction() as conn:
-                    await repository.mark_dead(conn, run_id, "the worker died during every attempt")
-            logger.error("parked a job that stalled too often", extra={"job": job.id, "task": job.task_name})
+            else:
+                await manager.finish_job(job, status=Status.FAILED, delete_job=False)
+                logger.error("parked a job that stalled too often", extra={"job": job.id, "task": job.task_name})
     return recovered
+
+
+async def prune_silent_workers(runtime: Runtime[SettingsT]) -> int:
+    """Forget the workers silent for `stalled_after_s` (after `recover_stalled_jobs` has taken their jobs back), under
+    the same grace. procrastinate's worker does this as it starts, but ours put that off while the database is newly
+    back (`app.prune_after_s`), which in a process that just started is always. A forgotten worker that was alive
+    after all fails its next fetch, stops and registers again."""
+    settings = runtime.settings
+    if runtime.database.reachability.reachable_for_s() < settings.stalled_after_s:
+        return 0
+    pruned = await runtime.queue.job_manager.prune_stalled_workers(settings.stalled_after_s)
+    return len(pruned)
+
+
+async def _recover_stalled_run(runtime: Runtime[SettingsT], job_id: int | None, run_id: int) -> int:
+    """Fail the stalled job and queue its run again with a new one, in one transaction (dead after
+    `max_job_recoveries`). Not `retry_job`: the same job run again would be ended by the silent worker too, if it
+    is alive, while the new execution still ran it, and the run would then look orphaned and be queued a third
+    time."""
+    assert job_id is not None  # a job read from the database
+    async with runtime.database.transaction() as conn:
+        if not await housekeeping_repository.fail_stalled_job(conn, job_id):
+            return 0
+        outcome = await repository.recover_orphan(
+            conn, run_id, max_recoveries=runtime.settings.max_job_recoveries, why=STALLED_RUN
+        )
+        queues = await repository.defer_queues(conn, [run_id]) if outcome == "requeued" else []
+    for queue in queues:
+        runtime.wakeup.request(queue)
+    if outcome == "dead":
+        logger.error("a run whose worker died during every attempt is dead", extra={"run": run_id, "job": job_id})
+    elif outcome == "requeued":
+        logger.warning("queued again a run whose worker died", extra={"run": run_id, "job": job_id})
+    return int(outcome == "requeued")
 
 
 async def recover_orphaned_runs(runtime: Runtime[SettingsT]) -> dict[str, int]:

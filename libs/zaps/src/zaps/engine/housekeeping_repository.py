@@ -66,3 +66,16 @@ async def prune_events(conn: Conn, service: str, *, keep_days: int, batch: int) 
         {"service": service, "keep": keep_days, "batch": batch},
     )
     return cursor.rowcount
+
+
+async def fail_stalled_job(conn: Conn, job_id: int) -> bool:
+    """End a job whose worker was taken for dead as failed (never to run again: its run gets a new job), unless it
+    is no longer `doing`. Returns whether it was."""
+    # Locked first, then ended: a row the same statement's function updated would be skipped by its FOR UPDATE.
+    cursor = await conn.execute(
+        "SELECT id FROM procrastinate_jobs WHERE id = %s AND status = 'doing' FOR UPDATE", (job_id,)
+    )
+    if await cursor.fetchone() is None:
+        return False
+    await conn.execute("SELECT procrastinate_finish_job_v1(%s, 'failed', false)", (job_id,))
+    return True

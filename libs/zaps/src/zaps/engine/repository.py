@@ -299,6 +299,21 @@ async def finish_run(
     return True
 
 
+async def claim_is_current(conn: Conn, run_id: int, fence: tuple[int, int]) -> bool:
+    """Whether the claim `fence` (`attempts`, `attempt_id`) still owns the run: it is `running`, and neither a later
+    claim nor a replay nor housekeeping (which queues it again) took it over. Checked in the transaction that marks
+    a step started, so an execution taken for dead sends nothing once the run has moved on without it."""
+    cursor = await conn.execute(
+        """
+        SELECT 1 FROM zaps_run r
+        WHERE r.id = %(id)s AND r.status = 'running' AND r.attempts = %(attempts)s
+          AND NOT EXISTS (SELECT 1 FROM zaps_attempt t WHERE t.run_id = r.id AND t.id > %(attempt_id)s)
+        """,
+        {"id": run_id, "attempts": fence[0], "attempt_id": fence[1]},
+    )
+    return await cursor.fetchone() is not None
+
+
 async def mark_dead(conn: Conn, run_id: int, error: str) -> None:
     """End a run that cannot go on (no job left to run it) as dead, listed in the next dead-run alert."""
     await finish_run(conn, run_id, status=RunStatus.DEAD, error=error)
@@ -320,7 +335,10 @@ async def orphaned_runs(conn: Conn, service: str, *, limit: int = 1000) -> list[
     return [row["id"] for row in await cursor.fetchall()]
 
 
-async def recover_orphan(conn: Conn, run_id: int, *, max_recoveries: int) -> str | None:
+ORPHANED = "its job ended without recording the outcome (a database error); queued again"
+
+
+async def recover_orphan(conn: Conn, run_id: int, *, max_recoveries: int, why: str = ORPHANED) -> str | None:
     """Queue a stuck run again, or end it as dead once it has been recovered `max_recoveries` times.
 
     Returns "requeued", "dead", or None when the run is no longer stuck (it finished or got a job meanwhile) or is
@@ -348,10 +366,9 @@ async def recover_orphan(conn: Conn, run_id: int, *, max_recoveries: int) -> str
         (run_id,),
     )
     await conn.execute(
-        "UPDATE zaps_attempt SET finished_at = now(), outcome = 'crashed', "
-        "error = 'its job ended without recording the outcome (a database error); queued again' "
+        "UPDATE zaps_attempt SET finished_at = now(), outcome = 'crashed', error = %s "
         "WHERE run_id = %s AND finished_at IS NULL",
-        (run_id,),
+        (why, run_id),
     )
     await defer_runs(conn, [run_id])
     return "requeued"

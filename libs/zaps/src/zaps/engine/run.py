@@ -16,6 +16,10 @@ result), is *unsure*, and the step's `on_unsure` rule decides:
 - `check`: call the step's `verify(key)`, which asks the target whether it happened; send again only if it did not;
 - `hold`: send nothing; the run stops as `needs_review`, is alerted, and waits for a person to choose "send again"
   or "mark as done" (console, `zaps runs send-again/mark-done`, admin API).
+
+The transaction that marks a step started first checks the claim fence: an execution that no longer owns its run
+(taken for dead while alive; the run queued again, claimed anew or replayed) raises `StaleExecution` and sends
+nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from pydantic import SecretStr
 from zaps.actions import request
 from zaps.actions.request import Fields, Headers, HttpAnswer
 from zaps.context import Runtime
+from zaps.engine import repository
 from zaps.engine.statuses import StepStatus
 from zaps.engine.step_store import PostgresSteps, StepStore
 from zaps.engine.trials import would_send
@@ -60,6 +65,16 @@ class NeedsReview(Exception):
 
     def __init__(self, step: str, why: str) -> None:
         super().__init__(f"step {step!r} is unsure ({why}); held for review: send again, or mark as done")
+        self.step = step
+
+
+class StaleExecution(Exception):
+    """Raised by a step of an execution that no longer owns its run (its worker was taken for dead, and the run was
+    queued again or claimed by a newer execution): nothing is sent and nothing recorded; the executor ends the job
+    quietly and the newer execution carries the run. A handler must let it through, as it does `NeedsReview`."""
+
+    def __init__(self, run_id: int, step: str) -> None:
+        super().__init__(f"run {run_id} was taken over by a newer execution before step {step!r}; not sent")
         self.step = step
 
 
@@ -104,6 +119,7 @@ class Run(Generic[SettingsT]):
         runtime: Runtime[SettingsT],
         dry_run: bool = False,
         store: StepStore | None = None,
+        fence: tuple[int, int] | None = None,
     ) -> None:
         self.id = run_id
         self.automation = automation
@@ -117,6 +133,9 @@ class Run(Generic[SettingsT]):
         self.dry_run = dry_run
         self._database = runtime.database
         self._store: StepStore = store or PostgresSteps(runtime.database)
+        # The claim's (attempts, attempt_id): checked before each send (see `_fenced`). None runs unfenced (a trial in
+        # memory, `zaps.testing.try_handler`, has no claim).
+        self._fence = fence
 
     def filter(self, reason: str) -> NoReturn:
         """Stop here: the run is `filtered`, not failed, and the reason shows in its history."""
@@ -156,6 +175,7 @@ class Run(Generic[SettingsT]):
         # Its own committed transaction, before anything is sent: that is what lets a later try tell "never
         # started" from "may have happened".
         async with self._store.transaction() as conn:
+            await self._fenced(conn, name)
             entry = await self._store.ledger_begin(
                 conn, automation=self.automation, event_id=self.event.id, step=name, key=key
             )
@@ -208,11 +228,20 @@ class Run(Generic[SettingsT]):
                 self.log.info("unsure step found done at the target", extra={"step": name})
                 return (output,)
         async with self._store.transaction() as conn:
+            await self._fenced(conn, name)
             await self._store.ledger_resend(conn, key=key)
             note = "checked: not done; sending" if rule == "check" else "sending again with the same key"
             await self._record(name, StepStatus.UNSURE, input, None, f"{why}; {note}", started, conn=conn)
         self.log.warning("unsure step sent again", extra={"step": name, "rule": rule, "idempotency_key": key})
         return None
+
+    async def _fenced(self, conn: repository.Conn, step: str) -> None:
+        """Stop here, before anything is marked started or sent, if this execution no longer owns the run.
+
+        In the same transaction as the `started` mark: a newer claim committed before it is seen, and one committed
+        after it finds the step `started` (unsure) and applies its rule."""
+        if self._fence is not None and not await repository.claim_is_current(conn, self.id, self._fence):
+            raise StaleExecution(self.id, step)
 
     async def _after_unsure_try(
         self, name: str, key: str, input: Any, rule: OnUnsure, error: UnsureError, started: float
