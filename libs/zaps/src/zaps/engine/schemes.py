@@ -278,7 +278,7 @@ class Hmac(Scheme):
     timestamp_header: str | None = None
     separator: str = "."
     tolerance_s: int = DEFAULT_TOLERANCE_S
-    name: ClassVar[str] = "hmac"
+    name: ClassVar[str] = "custom-hmac"  # not "hmac": that names Zaps' own scheme in `Webhook.describe()`
     signature_headers: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
