@@ -19,6 +19,7 @@ from helpers import query
 from inbound_service import TWIML, InboundSettings, service
 from zaps.engine.schemes import Scheme
 from zaps.engine.triggers import Webhook
+from zaps.signing import SignatureError
 from zaps.testing.apps import running, server_process
 
 PREFIX = "/api/inboundtest"
@@ -198,6 +199,36 @@ async def test_generic_hmac_hex_is_accepted_in_either_case(settings, database_ur
             f"{PREFIX}/hooks/vendor-body-only", content=body, headers={"X-Body-Signature": signature.upper()}
         )
     assert answer.status_code == 202
+
+
+# The providers' own published examples: the schemes compute exactly what their documentation shows.
+GITHUB_DOCS = (
+    "It's a Secret to Everybody",
+    b"Hello, World!",
+    "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
+)
+SLACK_DOCS = (
+    "8f742231b10e8888abcd99yyyzzz85a5",
+    b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar"
+    b"&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack"
+    b".com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0b"
+    b"c887a14d10d2c447fce8b6703c",
+    "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503",
+)
+
+
+def test_github_s_published_example_verifies():
+    secret, body, signature = GITHUB_DOCS
+    assert scheme_of("github-pushes").sign(secret, body) == {"X-Hub-Signature-256": signature}
+    scheme_of("github-pushes").verify(secret, {"x-hub-signature-256": signature}, body)
+
+
+def test_slack_s_published_example_verifies_at_its_time_and_is_stale_later():
+    secret, body, signature = SLACK_DOCS
+    headers = {"x-slack-request-timestamp": "1531420618", "x-slack-signature": signature}
+    scheme_of("slack-events").verify(secret, headers, body, now=1531420618 + 299)
+    with pytest.raises(SignatureError, match="tolerance"):
+        scheme_of("slack-events").verify(secret, headers, body, now=1531420618 + 301)
 
 
 # --- Bodies: any JSON value, forms, text ----------------------------------------------------------------------------
