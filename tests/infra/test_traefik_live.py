@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,28 @@ def test_only_webhook_routes_are_rate_limited(traefik: LiveTraefik) -> None:
     live = routers(traefik)
     assert "webhook-ratelimit@file" in live["test-service-webhooks@docker"]["middlewares"]
     assert "webhook-ratelimit@file" not in live["test-service@docker"]["middlewares"]
+
+
+def test_a_token_in_the_url_reaches_its_service_but_never_traefik_s_access_log(traefik: LiveTraefik) -> None:
+    token = "url-token-" + secrets.token_hex(12)
+    with_token = traefik.get(f"/api/test/hooks/contact-form/t/{token}")
+    visible = traefik.get("/api/test/hooks/contact-form?seen=" + token[-8:])  # an ordinary webhook request
+    assert with_token.status == visible.status == 200
+    assert with_token.body == {
+        "service": "test-service",
+        "path": f"/hooks/contact-form/t/{token}",
+        "x_forwarded_prefix": "/api/test",
+    }
+    live = routers(traefik)
+    assert (
+        live["test-service-webhooks-token@docker"]["middlewares"] == live["test-service-webhooks@docker"]["middlewares"]
+    )
+    deadline = time.monotonic() + 5
+    while "/api/test/hooks/contact-form?seen=" not in traefik.log() and time.monotonic() < deadline:
+        time.sleep(0.1)  # the access log is written after the answer: wait for the ordinary request's line
+    log = traefik.log()
+    assert f"/api/test/hooks/contact-form?seen={token[-8:]}" in log
+    assert token not in log
 
 
 def test_paths_outside_every_prefix_are_not_routed(traefik: LiveTraefik) -> None:

@@ -227,7 +227,10 @@ def live_traefik(model: dict[str, Any], root: Path = ROOT, *, workdir: Path) -> 
         while True:  # ready once each provider has delivered its configuration, or failed to
             if {"docker", "file"} <= _providers_done(live):
                 with contextlib.suppress(OSError, json.JSONDecodeError):
-                    if live.api("/rawdata") is not None:
+                    # "Received" is not "applied": wait until the docker provider's routers are in place (the
+                    # file provider's may come first, and a busy machine once asked in between).
+                    raw = live.api("/rawdata")
+                    if raw is not None and any(name.endswith("@docker") for name in raw.get("routers") or {}):
                         time.sleep(0.2)  # let the last configuration reach the routers
                         break
             if process.poll() is not None or time.monotonic() > deadline:

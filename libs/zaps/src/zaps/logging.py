@@ -38,6 +38,10 @@ _SECRET_PATTERNS = [
     # A bearer or basic credential without its header name (a server echoing "Bearer eyJ…" in an error). Real
     # tokens are long; the length floor keeps prose such as "basic settings" readable.
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{16,}"), r"\1 [redacted]"),
+    # A webhook token in the URL (POST …/hooks/<name>/t/<token>): uvicorn's access line and any error that quotes
+    # the path would show it, whether it is the right token (a secret) or a wrong one (someone's guess, or a typo
+    # of the right one). Percent-encoded or not, everything up to the next separator goes.
+    (re.compile(r"(/hooks/[^/\s?#\"']+/t/)[^/\s?#\"']+"), r"\1[redacted]"),
 ]
 
 

@@ -107,7 +107,12 @@ def describe_trigger(trigger: dict[str, Any] | None) -> str:
         return "—"
     kind = trigger.get("type")
     if kind == "webhook":
-        return "Webhook (HMAC-signed)" if trigger.get("auth") == "hmac" else "Webhook (token)"
+        auth = trigger.get("auth")
+        # "hmac" is Zaps' own signature, "token" a shared token; anything else names a provider's scheme.
+        described = {"hmac": "HMAC-signed", "token": "token", "custom-hmac": "custom HMAC"}.get(
+            str(auth), f"{auth} signature"
+        )
+        return f"Webhook ({described}{', token in the URL' if trigger.get('path_token') else ''})"
     if kind == "schedule":
         return f"Schedule {trigger.get('cron')} ({trigger.get('timezone') or 'UTC'})"
     if kind == "poll":

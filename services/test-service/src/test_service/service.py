@@ -10,6 +10,6 @@ from test_service.settings import Settings
 service = Service(
     Settings,
     title="Zaps test-service",
-    automations=["test_service.automations", "test_service.heartbeat"],
+    automations=["test_service.automations", "test_service.heartbeat", "test_service.inbound"],
 )
 service.include_router(router)

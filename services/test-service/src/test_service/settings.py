@@ -3,7 +3,16 @@
 from typing import Self
 
 from pydantic import Field, SecretStr, model_validator
-from zaps.settings import ZapsSettings
+from zaps.settings import Environment, ZapsSettings
+
+INBOUND_SECRETS = (
+    "stripe_webhook_secret",
+    "github_webhook_secret",
+    "shopify_webhook_secret",
+    "slack_signing_secret",
+    "vendor_webhook_secret",
+    "contact_form_token",
+)
 
 
 class Settings(ZapsSettings):
@@ -16,6 +25,22 @@ class Settings(ZapsSettings):
         default="", description="Where big orders are sent (default: this service's own /sink, on PORT)"
     )
     orders_minimum_total: float = Field(default=100, description="Orders below this total are filtered out")
+    # The inbound examples (inbound.py, docs/webhooks.md): unset, each webhook refuses everything (503), except in
+    # development, where an unset one is `changeme` so that the docs' curl commands work against `make dev` as is.
+    stripe_webhook_secret: SecretStr | None = Field(default=None, description="Signs /hooks/stripe-payments")
+    github_webhook_secret: SecretStr | None = Field(default=None, description="Signs /hooks/github-pushes")
+    shopify_webhook_secret: SecretStr | None = Field(default=None, description="Signs /hooks/shopify-orders")
+    slack_signing_secret: SecretStr | None = Field(default=None, description="Signs /hooks/slack-events")
+    vendor_webhook_secret: SecretStr | None = Field(default=None, description="Signs /hooks/vendor-events")
+    contact_form_token: SecretStr | None = Field(default=None, description="In the URL of /hooks/contact-form/t/…")
+
+    @model_validator(mode="after")
+    def _inbound_examples_work_in_development(self) -> Self:
+        if self.environment is Environment.development:
+            for name in INBOUND_SECRETS:
+                if getattr(self, name) is None:
+                    setattr(self, name, SecretStr("changeme"))
+        return self
 
     @model_validator(mode="after")
     def _forward_to_our_sink_by_default(self) -> Self:

@@ -16,6 +16,7 @@ from croniter import croniter
 from pydantic import SecretStr
 
 from zaps.context import Runtime
+from zaps.engine.schemes import Reply, Scheme
 from zaps.settings import SettingsT, ZapsSettings
 
 DEFAULT_BODY_LIMIT = 1024 * 1024  # 1 MiB: larger webhook bodies get a 413
@@ -36,28 +37,57 @@ def setting_value(settings: ZapsSettings, name: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class Webhook:
-    """POST {prefix}/hooks/{automation}. Signed (HMAC-SHA256, `secret_setting`) or a shared token (`token_setting`)
-    for senders that cannot sign. The event's unique key is the signed Idempotency-Key (a v2 signature, see
-    `zaps.signing`), else the SHA-256 of the raw body; `dedup(payload)` picks it instead, e.g. a provider's event id
-    inside the body. Never from an unsigned header: a captured request re-sent with a new one would be a new event."""
+    """POST {prefix}/hooks/{automation}. Exactly one way to prove the sender:
+
+    - `secret_setting`: Zaps' own HMAC-SHA256 signature (`zaps.signing`);
+    - `token_setting`: a shared token in a header, and with `path_token=True` also in the URL
+      (POST {prefix}/hooks/{automation}/t/<token>) for senders that cannot set headers (HTML forms, Twilio);
+    - `scheme`: a provider's own signature (`zaps.engine.schemes`: Stripe, GitHub, Shopify, Slack, a generic HMAC).
+
+    The event's unique key comes only from what the sender signed: the signed Idempotency-Key (Zaps' v2), the
+    provider's event id inside the signed body (Stripe, Slack), else the SHA-256 of the raw body; `dedup(payload)`
+    picks it instead. Never from an unsigned header: a captured request re-sent with a new one would be a new event.
+    `reply` replaces the JSON answer for senders that read it (TwiML for Twilio, a redirect for a browser)."""
 
     secret_setting: str | None = None
     token_setting: str | None = None
     body_limit: int = DEFAULT_BODY_LIMIT
     tolerance_s: int = 300
     dedup: Callable[[Any], str] | None = None
+    scheme: Scheme | None = None
+    path_token: bool = False
+    reply: Reply | None = None
 
     def __post_init__(self) -> None:
-        if (self.secret_setting is None) == (self.token_setting is None):
-            raise ValueError("a webhook needs exactly one of secret_setting (HMAC) or token_setting (shared token)")
+        chosen = [name for name in ("secret_setting", "token_setting", "scheme") if getattr(self, name) is not None]
+        if len(chosen) != 1:
+            raise ValueError(
+                "a webhook needs exactly one of secret_setting (Zaps' HMAC), token_setting (shared token) or "
+                "scheme (a provider's signature)"
+            )
+        if self.path_token and self.token_setting is None:
+            raise ValueError("path_token=True needs token_setting: only a shared token can travel in the URL")
 
     def setting_names(self) -> dict[str, str]:
         """The settings this trigger reads, by option: checked against the settings class at start."""
-        named = {"secret_setting": self.secret_setting, "token_setting": self.token_setting}
+        named = {
+            "secret_setting": self.secret_setting,
+            "token_setting": self.token_setting,
+            "scheme.secret_setting": self.scheme.secret_setting if self.scheme else None,
+        }
         return {option: name for option, name in named.items() if name}
 
+    @property
+    def auth(self) -> str:
+        if self.scheme is not None:
+            return self.scheme.name
+        return "hmac" if self.secret_setting else "token"
+
     def describe(self) -> dict[str, Any]:
-        return {"type": "webhook", "auth": "hmac" if self.secret_setting else "token"}
+        described: dict[str, Any] = {"type": "webhook", "auth": self.auth}
+        if self.path_token:
+            described["path_token"] = True
+        return described
 
 
 @dataclass(frozen=True)
