@@ -1,7 +1,9 @@
 """The `outbox` fixture: an automation's email, sent by the real email action over SMTP, is there to assert on."""
 
+from datetime import timedelta
+
 from pydantic import SecretStr
-from zaps import Run, Service, ZapsSettings, webhook
+from zaps import Retry, Run, Service, ZapsSettings, webhook
 from zaps.testing.apps import running
 
 
@@ -14,7 +16,7 @@ class MailSettings(ZapsSettings):
 service = Service(MailSettings)
 
 
-@service.automation(webhook(token_setting="hook_token"), max_attempts=2)
+@service.automation(webhook(token_setting="hook_token"), retry=Retry(delays=(timedelta(seconds=2),)))
 async def tell_the_owner(run: Run) -> None:
     order = run.event.payload
     await run.email(

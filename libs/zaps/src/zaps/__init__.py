@@ -11,12 +11,11 @@ from zaps.engine.schemes import GitHub, Hmac, Reply, Shopify, Slack, Stripe
 from zaps.engine.triggers import NewEvent, PollContext, PollResult
 from zaps.engine.triggers import Schedule as schedule
 from zaps.engine.triggers import Webhook as webhook
-from zaps.retry import Backoff, PermanentError, RetryableError
+from zaps.retry import PermanentError, Retry, RetryableError
 from zaps.service import Service
 from zaps.settings import ZapsSettings, load_settings
 
 __all__ = [
-    "Backoff",
     "Event",
     "Filtered",
     "GitHub",
@@ -26,6 +25,7 @@ __all__ = [
     "PollContext",
     "PollResult",
     "Reply",
+    "Retry",
     "RetryableError",
     "Run",
     "Service",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
 import psycopg
@@ -34,24 +34,86 @@ class UnsureError(RetryableError):
     may have happened. The step is *unsure*, and its `on_unsure` rule decides whether it is sent again."""
 
 
-@dataclass(frozen=True)
-class Backoff:
-    """Capped, jittered exponential backoff.
+# The default schedule: the pause after each failed try (try 1 failed: wait 5 s before try 2; and so on). Fast at
+# first, for blips (a deploy, a 502) that pass in seconds; then hours apart, for an outage. Zapier's autoreplay tries
+# 5 more times, 5 min, 30 min, 1 h, 3 h and 6 h apart, the last ~10 h 35 min after the first error; here the last of
+# 10 tries comes no earlier than 10 h 42 min 35 s after the first failure, so a target down for as long as Zapier
+# would wait still gets the event. docs/automations.md ("Retries") has the table.
+DEFAULT_DELAYS: tuple[timedelta, ...] = (
+    timedelta(seconds=5),
+    timedelta(seconds=30),
+    timedelta(minutes=2),
+    timedelta(minutes=10),
+    timedelta(minutes=30),
+    timedelta(hours=1),
+    timedelta(hours=2),
+    timedelta(hours=3),
+    timedelta(hours=4),
+)
+ZAPIER_AUTOREPLAY_WINDOW = timedelta(hours=10, minutes=35)  # 5 min + 30 min + 1 h + 3 h + 6 h
 
-    After attempt n, wait a random time in [d/2, d] where d = min(cap, first * factor^(n-1)).
+
+@dataclass(frozen=True)
+class Retry:
+    """When a run that failed with a retryable error is tried again, and how often in all.
+
+    After try n fails, the next try waits `delays[n-1]` plus a random extra of up to `jitter` of it (so never earlier
+    than the schedule says, and many runs failing together do not come back together). After the last delay's try,
+    the run is dead: `Retry(delays=())` tries once. A server's own wish (`Retry-After`, up to `max_retry_after`)
+    wins over a shorter delay.
     """
 
-    first_s: float = 2.0
-    factor: float = 2.0
-    cap_s: float = 600.0
-    max_retry_after_s: float = 3600.0  # a server asking for a longer pause than this gets this
+    delays: tuple[timedelta, ...] = DEFAULT_DELAYS
+    jitter: float = 0.2
+    max_retry_after: timedelta = timedelta(hours=1)  # a server asking for a longer pause than this gets this
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "delays", tuple(self.delays))  # a list given by hand is kept as a tuple
+        if any(delay < timedelta(0) for delay in self.delays):
+            raise ValueError("retry delays cannot be negative")
+        if not 0 <= self.jitter <= 1:
+            raise ValueError("jitter is a fraction of the delay, between 0 and 1")
+
+    @classmethod
+    def exponential(
+        cls, *, attempts: int, first: timedelta, factor: float = 2.0, cap: timedelta = timedelta(hours=1)
+    ) -> Retry:
+        """`attempts` tries in all, the pauses between them growing by `factor` from `first` up to `cap`."""
+        if attempts < 1:
+            raise ValueError("a run is tried at least once")
+        return cls(delays=tuple(min(cap, first * factor**n) for n in range(attempts - 1)))
+
+    def up_to(self, attempts: int) -> Retry:
+        """This schedule with `attempts` tries in all: cut short, or its last delay repeated."""
+        if attempts < 1:
+            raise ValueError("a run is tried at least once")
+        last = self.delays[-1:] or (timedelta(0),)
+        delays = (self.delays + last * attempts)[: attempts - 1]
+        return Retry(delays=delays, jitter=self.jitter, max_retry_after=self.max_retry_after)
+
+    @property
+    def max_attempts(self) -> int:
+        return len(self.delays) + 1
+
+    def bounds(self, attempt: int) -> tuple[float, float]:
+        """The pause after try `attempt` fails, in seconds: (shortest, longest), Retry-After aside."""
+        if not self.delays:
+            return (0.0, 0.0)
+        # A run queued under an older, longer schedule keeps going on this one's last pause.
+        base = self.delays[min(max(attempt, 1), len(self.delays)) - 1].total_seconds()
+        return (base, base * (1 + self.jitter))
+
+    def total(self) -> tuple[timedelta, timedelta]:
+        """From the first failure to the start of the last try: (shortest, longest), Retry-After aside."""
+        spans = [self.bounds(n) for n in range(1, self.max_attempts)]
+        return (timedelta(seconds=sum(low for low, _ in spans)), timedelta(seconds=sum(high for _, high in spans)))
 
     def delay(self, attempt: int, retry_after: float | None = None, *, rng: random.Random | None = None) -> float:
-        ceiling = min(self.cap_s, self.first_s * self.factor ** max(attempt - 1, 0))
-        delay = (rng or random).uniform(ceiling / 2, ceiling)
+        low, high = self.bounds(attempt)
+        delay = (rng or random).uniform(low, high)
         if retry_after is not None:
             # The server knows best when it will take us back (Retry-After); only an absurd wish is trimmed.
-            delay = max(delay, min(retry_after, self.max_retry_after_s))
+            delay = max(delay, min(retry_after, self.max_retry_after.total_seconds()))
         return delay
 
 

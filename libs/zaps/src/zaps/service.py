@@ -26,10 +26,10 @@ from zaps.actions import Actions
 from zaps.connectors.base import Connector
 from zaps.context import Runtime
 from zaps.engine import executor
-from zaps.engine.automation import Automation, Handler
+from zaps.engine.automation import DEFAULT_TIMEOUT, Automation, Handler
 from zaps.engine.repository import RUN_TASK
 from zaps.engine.triggers import Poller, PollFunction, Subscription, Trigger
-from zaps.retry import Backoff
+from zaps.retry import Retry
 from zaps.settings import SettingsT, load_settings
 
 logger = logging.getLogger(__name__)
@@ -90,17 +90,19 @@ class Service(Generic[SettingsT]):
         trigger: Trigger[SettingsT],
         *,
         name: str | None = None,
-        max_attempts: int = 5,
+        retry: Retry | None = None,
+        timeout: timedelta = DEFAULT_TIMEOUT,
         silent_after: timedelta | None = None,
-        backoff: Backoff | None = None,
         uses: Sequence[type[Connector]] = (),
     ) -> Callable[[Handler[SettingsT]], Handler[SettingsT]]:
         """Declare an automation: `trigger` starts it (a webhook, a schedule, or a poller's events), the decorated
         `async def handler(run: Run[Settings])` does the work.
 
-        `max_attempts` counts every try of a run (retryable failures only); `silent_after` raises the dead-man's
-        switch when no event arrived for that long; `uses` lists the connectors it calls (`zaps.connectors`), whose
-        settings are then checked at start.
+        `retry` says when a run that failed with a retryable error is tried again, and how often (default:
+        `Retry()`, 10 tries over about 11 hours; `Retry(delays=())` tries once); `timeout` bounds each try of the
+        handler (default 10 minutes: then the try fails as retryable, and the worker is free); `silent_after`
+        raises the dead-man's switch when no event arrived for that long; `uses` lists the connectors it calls
+        (`zaps.connectors`), whose settings are then checked at start.
         """
 
         def register(handler: Handler[SettingsT]) -> Handler[SettingsT]:
@@ -110,11 +112,13 @@ class Service(Generic[SettingsT]):
                 local_name=local,
                 trigger=trigger,
                 handler=handler,
-                max_attempts=max_attempts,
+                retry=retry or Retry(),
+                timeout_s=timeout.total_seconds(),
                 silent_after_s=silent_after.total_seconds() if silent_after else None,
-                backoff=backoff or Backoff(),
                 uses=tuple(uses),
             )
+            if automation.timeout_s <= 0:
+                raise ValueError(f"automation {automation.name}: timeout must be positive")
             if automation.name in self.automations:
                 raise ValueError(f"automation {automation.name} is declared twice")
             poller = trigger.poller if isinstance(trigger, Subscription) else trigger

@@ -6,10 +6,13 @@ from typing import Any
 
 import httpx
 from pydantic import SecretStr
-from zaps import Backoff, PollContext, PollResult, Run, Service, ZapsSettings, schedule, webhook
+from zaps import PollContext, PollResult, Retry, Run, Service, ZapsSettings, schedule, webhook
 from zaps.engine.triggers import NewEvent
 
-FAST = Backoff(first_s=0.05, factor=2, cap_s=0.3)
+
+# Tests wait for outcomes, not for the default schedule's hours: a few quick tries.
+def fast(attempts: int) -> Retry:
+    return Retry.exponential(attempts=attempts, first=timedelta(seconds=0.05), cap=timedelta(seconds=0.3))
 
 
 class EngineSettings(ZapsSettings):
@@ -32,7 +35,7 @@ GATES: dict[tuple[str, int], asyncio.Event] = {}
 ARRIVED: set[tuple[str, int]] = set()
 
 
-@service.automation(webhook(secret_setting="hook_secret"), max_attempts=3, backoff=FAST)
+@service.automation(webhook(secret_setting="hook_secret"), retry=fast(3))
 async def forward(run: Run) -> None:
     if run.event.payload.get("skip"):
         run.filter("asked to skip")
@@ -42,12 +45,12 @@ async def forward(run: Run) -> None:
     await run.webhook("deliver", url=run.settings.target_url + "/deliver", payload=run.event.payload)
 
 
-@service.automation(webhook(token_setting="hook_token"), max_attempts=2, backoff=FAST)
+@service.automation(webhook(token_setting="hook_token"), retry=fast(2))
 async def tokened(run: Run) -> None:
     await run.webhook("deliver", url=run.settings.target_url + "/tokened", payload=run.event.payload)
 
 
-@service.automation(webhook(secret_setting="hook_secret"), max_attempts=3, backoff=FAST)
+@service.automation(webhook(secret_setting="hook_secret"), retry=fast(3))
 async def two_steps(run: Run) -> None:
     await run.webhook("first", url=run.settings.target_url + "/first", payload=run.event.payload)
     if run.event.payload.get("slow"):
@@ -55,7 +58,7 @@ async def two_steps(run: Run) -> None:
     await run.webhook("second", url=run.settings.target_url + "/second", payload=run.event.payload)
 
 
-@service.automation(schedule(cron_setting="tick_cron", timezone="Europe/Paris"), name="ticking", max_attempts=1)
+@service.automation(schedule(cron_setting="tick_cron", timezone="Europe/Paris"), name="ticking", retry=Retry(delays=()))
 async def ticking(run: Run) -> None:
     await asyncio.sleep(float(run.settings.slow_seconds))
 
@@ -73,13 +76,13 @@ async def feed(poll: PollContext) -> PollResult:
     return PollResult(events=events, cursor=rows[-1][0] if rows else after)
 
 
-@service.automation(feed.on("item"), max_attempts=2, backoff=FAST, silent_after=timedelta(hours=1))
+@service.automation(feed.on("item"), retry=fast(2), silent_after=timedelta(hours=1))
 async def feed_items(run: Run) -> None:
     await run.webhook("deliver", url=run.settings.target_url + "/feed", payload=run.event.payload)
 
 
 # One automation per on_unsure rule, each to its own path of the sink (which does not deduplicate).
-@service.automation(webhook(secret_setting="hook_secret"), max_attempts=3, backoff=FAST)
+@service.automation(webhook(secret_setting="hook_secret"), retry=fast(3))
 async def unsure_resend(run: Run) -> None:
     await run.webhook("deliver", url=run.settings.target_url + "/resend", payload=run.event.payload)
 
@@ -91,7 +94,7 @@ async def arrived_at_sink(target_url: str, path: str, key: str) -> dict[str, Any
     return {"found_at_target": True} if key in answer.json()["keys"] else None
 
 
-@service.automation(webhook(secret_setting="hook_secret"), max_attempts=3, backoff=FAST)
+@service.automation(webhook(secret_setting="hook_secret"), retry=fast(3))
 async def unsure_check(run: Run) -> None:
     async def verify(key: str) -> dict[str, Any] | None:
         return await arrived_at_sink(run.settings.target_url, "/check", key)
@@ -101,7 +104,7 @@ async def unsure_check(run: Run) -> None:
     )
 
 
-@service.automation(webhook(secret_setting="hook_secret"), max_attempts=3, backoff=FAST)
+@service.automation(webhook(secret_setting="hook_secret"), retry=fast(3))
 async def unsure_hold(run: Run) -> None:
     await run.webhook("deliver", url=run.settings.target_url + "/hold", payload=run.event.payload, on_unsure="hold")
     await run.webhook("after", url=run.settings.target_url + "/after", payload=run.event.payload)

@@ -1,15 +1,16 @@
 """The fault suite's service: signed webhooks in, one webhook out per event (carrying its Idempotency-Key), sent on
 the terms of the `ON_UNSURE` rule the test chose (resend, check or hold)."""
 
+from datetime import timedelta
 from typing import Any, Literal
 
 import httpx
 from pydantic import SecretStr
-from zaps import Backoff, Run, Service, ZapsSettings, webhook
+from zaps import Retry, Run, Service, ZapsSettings, webhook
 
 HOOK_SECRET = "fault-hook-secret-0123456789"
 # Enough tries, close together, to outlast a target that fails for a few seconds (scenario 5).
-PATIENT = Backoff(first_s=0.2, factor=2, cap_s=2.0)
+PATIENT = Retry.exponential(attempts=10, first=timedelta(seconds=0.2), cap=timedelta(seconds=2))
 
 
 class FaultSettings(ZapsSettings):
@@ -36,7 +37,7 @@ async def received_by_target(target_url: str, key: str) -> dict[str, Any] | None
     return {"found_at_target": received}
 
 
-@service.automation(webhook(secret_setting="hook_secret"), max_attempts=10, backoff=PATIENT)
+@service.automation(webhook(secret_setting="hook_secret"), retry=PATIENT)
 async def forward(run: Run[FaultSettings]) -> None:
     target = run.settings.target_url
 

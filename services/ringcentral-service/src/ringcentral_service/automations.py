@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from zaps import PermanentError, Run
+from zaps import PermanentError, Retry, Run
 from zaps.connectors import Connector
 from zaps.connectors.hubspot import HubSpot
 from zaps.connectors.sheets import GoogleSheets, upsert_row
@@ -257,8 +257,7 @@ def install(service: Service[Settings], rules: RulesFile) -> list[str]:
     for rule in rules.automation:
         poller = service.pollers[CALLS if rule.on in CALL_KINDS else MESSAGES]
         uses = connectors_of(rule)
-        service.automation(poller.on(rule.on), name=rule.name, max_attempts=rule.max_attempts, uses=uses)(
-            handler_for(rule, rules)
-        )
+        retry = Retry().up_to(rule.max_attempts) if rule.max_attempts else None
+        service.automation(poller.on(rule.on), name=rule.name, retry=retry, uses=uses)(handler_for(rule, rules))
         names.append(f"{service.name}.{rule.name}")
     return names

@@ -169,7 +169,8 @@ class Rule(Strict):
     sms_reply: SmsReply | None = None
     sheets_row: SheetsRow | None = None
     hubspot_call: HubspotCall | None = None
-    max_attempts: int = Field(default=5, ge=1, le=50)
+    # None: the engine's default retry schedule (10 tries over about 11 hours); a number cuts it to that many tries.
+    max_attempts: int | None = Field(default=None, ge=1, le=50)
 
     @field_validator("name")
     @classmethod

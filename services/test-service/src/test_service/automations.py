@@ -11,7 +11,7 @@ from test_service.service import service
 from test_service.settings import Settings
 
 
-@service.automation(webhook(secret_setting="orders_webhook_secret"), max_attempts=5)
+@service.automation(webhook(secret_setting="orders_webhook_secret"))
 async def big_orders(run: Run[Settings]) -> None:
     order = run.event.payload
     total = float(order.get("total", 0))

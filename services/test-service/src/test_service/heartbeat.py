@@ -6,14 +6,15 @@ service run: the stack test scales the service to two and counts one row per tic
 
 import os
 
-from zaps import Run, schedule
+from zaps import Retry, Run, schedule
 
 from test_service import repository
 from test_service.service import service
 from test_service.settings import Settings
 
 
-@service.automation(schedule(cron_setting="heartbeat_cron"), max_attempts=3)
+# A missed beat is worth two quick tries, not hours of them: the next tick writes one anyway.
+@service.automation(schedule(cron_setting="heartbeat_cron"), retry=Retry().up_to(3))
 async def heartbeat(run: Run[Settings]) -> None:
     async with run.runtime.database.connection() as conn:
         await repository.record_heartbeat(

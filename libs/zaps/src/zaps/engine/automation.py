@@ -1,14 +1,16 @@
-"""An automation as the engine sees it: a name, a trigger, a handler, and its retry and silence limits."""
+"""An automation as the engine sees it: a name, a trigger, a handler, its retry schedule, its timeout and its
+silence limit."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, TypeAlias
 
 from zaps.connectors.base import Connector
 from zaps.engine.triggers import Poller, Schedule, Subscription, Trigger, Webhook
-from zaps.retry import Backoff
+from zaps.retry import Retry
 from zaps.settings import SettingsT
 
 if TYPE_CHECKING:  # for annotations only: run.py imports the repository, which imports this module
@@ -17,6 +19,11 @@ if TYPE_CHECKING:  # for annotations only: run.py imports the repository, which 
 # `async def handler(run: Run[Settings]) -> None`: what an automation runs for each event.
 Handler: TypeAlias = Callable[["Run[SettingsT]"], Awaitable[None]]
 
+# How long one try of a handler may take, unless the automation says otherwise: long enough for a handful of steps
+# at their own timeouts (10 s each for the built-in actions), short enough that a hung handler frees its worker and
+# its schedule within minutes. docs/automations.md ("Timeouts").
+DEFAULT_TIMEOUT = timedelta(minutes=10)
+
 
 @dataclass
 class Automation(Generic[SettingsT]):
@@ -24,14 +31,18 @@ class Automation(Generic[SettingsT]):
     local_name: str
     trigger: Trigger[SettingsT]
     handler: Handler[SettingsT]
-    max_attempts: int = 5
+    retry: Retry = field(default_factory=Retry)
+    timeout_s: float = DEFAULT_TIMEOUT.total_seconds()
     silent_after_s: float | None = None
-    backoff: Backoff = field(default_factory=Backoff)
     uses: tuple[type[Connector], ...] = ()  # connectors whose settings must load before the service starts
 
     @property
     def name(self) -> str:
         return f"{self.service}.{self.local_name}"
+
+    @property
+    def max_attempts(self) -> int:
+        return self.retry.max_attempts
 
     @property
     def source(self) -> str:

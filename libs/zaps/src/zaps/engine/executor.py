@@ -117,7 +117,7 @@ async def execute(runtime: Runtime[SettingsT], run_id: int) -> None:
         except Exception as error:
             attempts, limit = claimed["attempts"], claimed["max_attempts"]
             if is_retryable(error) and attempts < limit:
-                delay = automation.backoff.delay(attempts, retry_after_of(error))
+                delay = automation.retry.delay(attempts, retry_after_of(error))
                 if not await _finish(
                     runtime, run_id, fence, status=RunStatus.RETRYING, error=describe(error), retry_in_s=delay
                 ):
