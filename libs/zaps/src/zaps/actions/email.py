@@ -10,6 +10,7 @@ import ssl
 from email.message import EmailMessage
 from typing import Any
 
+from zaps import sending
 from zaps.retry import PermanentError, RetryableError, UnsureError
 
 
@@ -40,12 +41,14 @@ class SmtpEmail:
         digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
         message["Message-ID"] = f"<{digest}@zaps>"
         message.set_content(body)
-        await asyncio.to_thread(self._deliver, message)
+        sending.not_sent()
+        await asyncio.to_thread(self._deliver, message)  # the thread sees this step's `sending` (a copied context)
         return {"message_id": message["Message-ID"], "to": to}
 
     def _deliver(self, message: EmailMessage) -> None:
         try:
-            smtp = smtplib.SMTP(self.host or "", self.port, timeout=self.timeout_s)
+            step = sending.current()
+            smtp = smtplib.SMTP(self.host or "", self.port, timeout=step.timeout_s if step else self.timeout_s)
         except (OSError, smtplib.SMTPException) as error:
             raise RetryableError(f"SMTP server unreachable: {type(error).__name__}") from None
         with smtp:
@@ -60,6 +63,7 @@ class SmtpEmail:
                 raise _refused(error) from None
             except (OSError, smtplib.SMTPException) as error:  # nothing of the message was sent yet
                 raise RetryableError(f"SMTP server unreachable: {type(error).__name__}") from None
+            sending.sent()  # past here the message may be taken; raises if the step has given up already
             try:
                 smtp.send_message(message)
             except smtplib.SMTPRecipientsRefused:

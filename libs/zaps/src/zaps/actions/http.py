@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from zaps import signing
+from zaps import sending, signing
 from zaps.retry import PermanentError, RetryableError, UnsureError, parse_retry_after
 
 USER_AGENT = "zaps/0.1"
@@ -26,11 +26,24 @@ def raise_for_answer(response: httpx.Response, what: str) -> None:
     raise PermanentError(message)
 
 
+async def _trace(event: str, info: dict[str, Any]) -> None:
+    # httpcore's progress events: once the request's headers start out, the target may act on it.
+    if event.endswith("send_request_headers.started"):
+        sending.sent()
+
+
 async def post(
     client: httpx.AsyncClient, url: str, *, content: bytes, headers: dict[str, str], what: str
 ) -> httpx.Response:
+    sending.not_sent()
+    step = sending.current()
+    # Within a step, its timeout bounds each phase too (connect, write, read), so a longer step timeout than the
+    # client's default is honoured and a connect that outlasts it is told apart (not sent) from a read that does.
+    timeout = httpx.Timeout(step.timeout_s) if step else httpx.USE_CLIENT_DEFAULT
     try:
-        response = await client.post(url, content=content, headers=headers)
+        response = await client.post(
+            url, content=content, headers=headers, timeout=timeout, extensions={"trace": _trace}
+        )
     except NOT_SENT as error:  # no connection was made, so nothing reached the target: retry as usual
         raise RetryableError(f"{what} unreachable: {type(error).__name__}") from None
     except httpx.TransportError as error:  # a timeout or a lost connection after sending: it may have arrived

@@ -24,16 +24,18 @@ nothing.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Literal, NoReturn, TypeVar
 
 from pydantic import SecretStr
 
+from zaps import sending
 from zaps.actions import request
 from zaps.actions.request import Fields, Headers, HttpAnswer
 from zaps.context import Runtime
@@ -41,7 +43,7 @@ from zaps.engine import repository
 from zaps.engine.statuses import StepStatus
 from zaps.engine.step_store import PostgresSteps, StepStore
 from zaps.engine.trials import would_send
-from zaps.retry import UnsureError
+from zaps.retry import RetryableError, UnsureError
 from zaps.settings import SettingsT
 
 logger = logging.getLogger(__name__)
@@ -58,6 +60,11 @@ WEBHOOK_ON_UNSURE: OnUnsure = "resend"  # it carries a signed Idempotency-Key th
 SLACK_ON_UNSURE: OnUnsure = "resend"  # a doubled chat notice is harmless; a run held for one is not
 EMAIL_ON_UNSURE: OnUnsure = "hold"  # a doubled mail reaches a person; Message-ID deduplication is not dependable
 STEP_ON_UNSURE: OnUnsure = "resend"  # `run.step`: the function gets the key to pass on; choose another if it cannot
+
+# How long one try of a `run.step` function may take unless the step says otherwise (the built-in actions use the
+# ACTION_TIMEOUT_S setting, 10 s by default). A try cut off by it is unsure, unless the function said that nothing
+# had left yet (`zaps.sending`); docs/automations.md ("Timeouts").
+STEP_TIMEOUT = timedelta(seconds=60)
 
 
 class NeedsReview(Exception):
@@ -159,10 +166,12 @@ class Run(Generic[SettingsT]):
         input: Any = None,
         on_unsure: OnUnsure = STEP_ON_UNSURE,
         verify: Verify | None = None,
+        timeout: timedelta = STEP_TIMEOUT,
     ) -> T:
         """Do `action(idempotency_key)` once for this event: if it already succeeded (an earlier attempt or a
         replay), return what it returned then instead of doing it again. If an earlier try may or may not have
-        happened, `on_unsure` decides (see the module's docstring); `check` needs `verify`."""
+        happened, `on_unsure` decides (see the module's docstring); `check` needs `verify`. A try that takes longer
+        than `timeout` is cut off: unsure, or not done if its request had not left yet."""
         if on_unsure not in ("resend", "check", "hold"):
             raise ValueError(f"on_unsure must be resend, check or hold, not {on_unsure!r}")
         if on_unsure == "check" and verify is None:
@@ -189,7 +198,7 @@ class Run(Generic[SettingsT]):
                 verified: T = found[0]
                 return verified
         try:
-            result = await action(key)
+            result = await self._try(name, action, key, timeout.total_seconds())
         except UnsureError as error:
             await self._after_unsure_try(name, key, input, on_unsure, error, started)
             raise
@@ -205,6 +214,29 @@ class Run(Generic[SettingsT]):
             await self._store.ledger_complete(conn, key=key, output=recorded)
             await self._record(name, StepStatus.SUCCEEDED, input, recorded, None, started, conn=conn)
         return result
+
+    async def _try(self, name: str, action: Callable[[str], Awaitable[T]], key: str, limit_s: float) -> T:
+        """One try of the action, cut off after `limit_s`: a try whose request had not left is retryable (not
+        done); one whose request had left, or that cannot say, is unsure."""
+        deadline = asyncio.timeout(limit_s)
+        with sending.tracking(limit_s) as attempt:
+            try:
+                async with deadline:
+                    return await action(key)
+            except TimeoutError:
+                if not deadline.expired():
+                    raise  # the action's own timeout, classified by the action
+                left = attempt.cut()
+                if left is False:
+                    raise RetryableError(
+                        f"step {name!r} timed out after {limit_s:g} s before its request was sent"
+                    ) from None
+                when = "after its request was sent" if left else "and cannot tell whether it was sent"
+                raise UnsureError(f"step {name!r} timed out after {limit_s:g} s {when}") from None
+
+    def _action_timeout(self, timeout: timedelta | None) -> timedelta:
+        """A built-in action's step timeout: the step's own, else the ACTION_TIMEOUT_S setting."""
+        return timeout or timedelta(seconds=self.settings.action_timeout_s)
 
     async def _settle_unsure(
         self, name: str, key: str, input: Any, rule: OnUnsure, verify: Verify | None, started: float
@@ -270,13 +302,21 @@ class Run(Generic[SettingsT]):
         secret: str | None = None,
         on_unsure: OnUnsure = WEBHOOK_ON_UNSURE,
         verify: Verify | None = None,
+        timeout: timedelta | None = None,
     ) -> dict[str, Any]:
         """POST `payload` as JSON to `url`, signed, with the step's `Idempotency-Key`, once per event."""
 
         async def send(key: str) -> dict[str, Any]:
             return await self.actions.webhook.send(url=url, payload=payload, idempotency_key=key, secret=secret)
 
-        return await self.step(step, send, input={"url": url, "payload": payload}, on_unsure=on_unsure, verify=verify)
+        return await self.step(
+            step,
+            send,
+            input={"url": url, "payload": payload},
+            on_unsure=on_unsure,
+            verify=verify,
+            timeout=self._action_timeout(timeout),
+        )
 
     async def slack(
         self,
@@ -286,13 +326,16 @@ class Run(Generic[SettingsT]):
         webhook_url: str | None = None,
         on_unsure: OnUnsure = SLACK_ON_UNSURE,
         verify: Verify | None = None,
+        timeout: timedelta | None = None,
     ) -> dict[str, Any]:
         """Post `text` to Slack (SLACK_WEBHOOK_URL unless `webhook_url` is given), once per event."""
 
         async def send(key: str) -> dict[str, Any]:
             return await self.actions.slack.send(text=text, idempotency_key=key, webhook_url=webhook_url)
 
-        return await self.step(step, send, input={"text": text}, on_unsure=on_unsure, verify=verify)
+        return await self.step(
+            step, send, input={"text": text}, on_unsure=on_unsure, verify=verify, timeout=self._action_timeout(timeout)
+        )
 
     async def email(
         self,
@@ -303,13 +346,21 @@ class Run(Generic[SettingsT]):
         body: str,
         on_unsure: OnUnsure = EMAIL_ON_UNSURE,
         verify: Verify | None = None,
+        timeout: timedelta | None = None,
     ) -> dict[str, Any]:
         """Send an email through the configured SMTP server, once per event."""
 
         async def send(key: str) -> dict[str, Any]:
             return await self.actions.email.send(to=to, subject=subject, body=body, idempotency_key=key)
 
-        return await self.step(step, send, input={"to": to, "subject": subject}, on_unsure=on_unsure, verify=verify)
+        return await self.step(
+            step,
+            send,
+            input={"to": to, "subject": subject},
+            on_unsure=on_unsure,
+            verify=verify,
+            timeout=self._action_timeout(timeout),
+        )
 
     async def http(
         self,
