@@ -1,9 +1,9 @@
 """Runs one automation run: claim it, call the handler, record the outcome, and decide on a retry.
 
-The job queue calls `execute` for each `zaps.run` job. A run that fails with a retryable error goes `retrying` and
-the job is retried after a capped, jittered backoff; after its last attempt, or on any other error, it is `dead`
-and listed in the next dead-run alert. A run whose unsure step is held (`NeedsReview`) ends `needs_review`, listed
-in the same alert.
+The job queue calls `execute` for each `zaps.run` job. A run that fails with a retryable error (a try that outlasts
+its automation's timeout is one) goes `retrying` and the job is retried on the automation's `Retry` schedule; after
+its last attempt, or on any other error, it is `dead` and listed in the next dead-run alert. A run whose unsure step
+is held (`NeedsReview`) ends `needs_review`, listed in the same alert.
 
 Claiming and finishing are short transactions tried again after a transient database error (a lock timeout, a
 killed connection). If they still fail, the job fails with the run left active; housekeeping finds such a run and
@@ -26,7 +26,7 @@ from procrastinate.jobs import Job
 
 from zaps.context import Runtime
 from zaps.db import in_transaction_with_retries
-from zaps.engine import repository
+from zaps.engine import deadline, repository
 from zaps.engine.run import Event, Filtered, NeedsReview, Run, StaleExecution
 from zaps.engine.statuses import RunStatus
 from zaps.engine.trials import is_dry_run
@@ -97,7 +97,7 @@ async def execute(runtime: Runtime[SettingsT], run_id: int) -> None:
             fence=fence,
         )
         try:
-            await automation.handler(run)
+            await deadline.within(automation.timeout_s, automation.handler(run), automation=automation.name)
         except StaleExecution as stale:
             # Not a failure: a newer execution (or a queued job) owns the run and will finish it. This one records
             # nothing, so it cannot overwrite the newer one's outcome, and its job ends without a retry.

@@ -98,7 +98,8 @@ class Ticker(Generic[SettingsT]):
         if now - tick > LATE_LIMIT:
             outcome = "skipped_late"
         elif await timers_repository.has_live_run(conn, automation.name):
-            # Never two runs of one schedule at once; a stuck run does not count (`has_live_run` says why).
+            # A run queued or at work skips the tick; a stuck one, or one waiting to retry, does not
+            # (`has_live_run` says why).
             outcome = "skipped_overlap"
         else:
             tick_local = tick.astimezone(ZoneInfo(schedule.timezone))

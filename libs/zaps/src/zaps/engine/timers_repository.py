@@ -54,12 +54,13 @@ async def claim_due_schedules(conn: Conn, service: str) -> list[DueSchedule]:
 
 
 async def has_live_run(conn: Conn, automation: str) -> bool:
-    """Whether the automation has an active run that a job will still run."""
+    """Whether the automation has a run queued or at work that a job will still run."""
     # Only a run that a job will still run counts: a stuck one (its job failed or vanished) must not skip every
-    # later tick; housekeeping queues it again or ends it.
+    # later tick; housekeeping queues it again or ends it. A run `retrying` does not count either: between tries it
+    # may wait for hours (the default retry schedule spans about 11), and a hung try ends at its automation's
+    # timeout and becomes one, so neither holds the schedule beyond that timeout.
     overlap = sql.SQL(
-        "SELECT 1 FROM zaps_run r WHERE automation = %s AND status IN ('queued', 'running', 'retrying') "
-        "AND {live} LIMIT 1"
+        "SELECT 1 FROM zaps_run r WHERE automation = %s AND status IN ('queued', 'running') AND {live} LIMIT 1"
     ).format(live=LIVE_JOB)
     cursor = await conn.execute(overlap, (automation,))
     return await cursor.fetchone() is not None
