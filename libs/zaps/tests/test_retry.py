@@ -99,5 +99,5 @@ def test_a_schedule_is_cut_or_extended_and_an_empty_one_tries_once():
     assert twelve.delays[-3:] == (timedelta(hours=4),) * 3
     fast = Retry.exponential(attempts=4, first=timedelta(seconds=1), cap=timedelta(seconds=3))
     assert fast.delays == (timedelta(seconds=1), timedelta(seconds=2), timedelta(seconds=3))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="negative"):
         Retry(delays=(timedelta(seconds=-1),))
