@@ -133,6 +133,15 @@ async def test_resend_after_a_step_timeout_sends_again_with_the_same_key(setting
     assert {s["status"] for s in steps_of(database_url, run["id"])} == {"unsure"}
 
 
+async def test_run_http_timed_out_after_sending_is_held_by_its_default_rule(settings, database_url):
+    with Silent() as crm:
+        async with running(service.create_app(settings(crm_url=crm.url))) as client:
+            await client.post(f"{PREFIX}/hooks/http-crm", json={"email": "cy@example.com"}, headers=AUTH)
+            (run,) = await runs_when(database_url, "timeouttest.http-crm", lambda r: r[0]["status"] == "needs_review")
+    assert len(crm.keys) == 1
+    assert [s["status"] for s in steps_of(database_url, run["id"])] == ["unsure"]
+
+
 async def test_a_step_that_never_connected_is_not_done_and_retried(settings, database_url):
     with Unconnectable() as crm:
         async with running(service.create_app(settings(crm_url=crm.url))) as client:

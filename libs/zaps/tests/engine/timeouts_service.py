@@ -79,6 +79,12 @@ async def resend_crm(run: Run[TimeoutSettings]) -> None:
     )
 
 
+@service.automation(webhook(token_setting="hook_token"), retry=QUICK)
+async def http_crm(run: Run[TimeoutSettings]) -> None:
+    """The same call through `run.http`, whose default rule without an idempotency header is `hold`."""
+    await run.http("push-contact", method="POST", url=run.settings.crm_url, json=run.event.payload, timeout=0.5)
+
+
 @service.automation(
     schedule(cron_setting="tick_cron"), timeout=timedelta(seconds=1), retry=Retry(delays=(timedelta(hours=1),))
 )

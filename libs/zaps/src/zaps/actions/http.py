@@ -26,7 +26,7 @@ def raise_for_answer(response: httpx.Response, what: str) -> None:
     raise PermanentError(message)
 
 
-async def _trace(event: str, info: dict[str, Any]) -> None:
+async def trace_sending(event: str, info: dict[str, Any]) -> None:
     # httpcore's progress events: once the request's headers start out, the target may act on it.
     if event.endswith("send_request_headers.started"):
         sending.sent()
@@ -42,7 +42,7 @@ async def post(
     timeout = httpx.Timeout(step.timeout_s) if step else httpx.USE_CLIENT_DEFAULT
     try:
         response = await client.post(
-            url, content=content, headers=headers, timeout=timeout, extensions={"trace": _trace}
+            url, content=content, headers=headers, timeout=timeout, extensions={"trace": trace_sending}
         )
     except NOT_SENT as error:  # no connection was made, so nothing reached the target: retry as usual
         raise RetryableError(f"{what} unreachable: {type(error).__name__}") from None

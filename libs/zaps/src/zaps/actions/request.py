@@ -19,7 +19,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from zaps.actions.http import NOT_SENT, USER_AGENT, raise_for_answer
+from zaps import sending
+from zaps.actions.http import NOT_SENT, USER_AGENT, raise_for_answer, trace_sending
 from zaps.logging import REDACTED, redact
 from zaps.retry import PermanentError, RetryableError, UnsureError
 
@@ -128,6 +129,7 @@ class HttpCall:
         if self.idempotency_key_header:
             headers[self.idempotency_key_header] = idempotency_key
         what = f"{self.method} {self.shown_url(keep_query=False)}"
+        sending.not_sent()  # within a step: its timeout tells "not sent" from "unsure" by this (zaps.sending)
         try:
             response = await client.request(
                 self.method,
@@ -139,6 +141,7 @@ class HttpCall:
                 content=self.content,
                 auth=self.auth,
                 timeout=self.timeout_s or default_timeout_s,
+                extensions={"trace": trace_sending},
             )
         except NOT_SENT as error:  # nothing reached the server: retry as usual
             raise RetryableError(f"{what} unreachable: {type(error).__name__}") from None

@@ -410,7 +410,8 @@ class Run(Generic[SettingsT]):
             return await call.send(client, idempotency_key=key, default_timeout_s=self.settings.action_timeout_s)
 
         rule = on_unsure or request.default_on_unsure(idempotency_key_header)
-        return await self.step(step, send, input=call.recorded(), on_unsure=rule, verify=verify)
+        limit = timedelta(seconds=timeout or self.settings.action_timeout_s)
+        return await self.step(step, send, input=call.recorded(), on_unsure=rule, verify=verify, timeout=limit)
 
     async def _record(
         self,

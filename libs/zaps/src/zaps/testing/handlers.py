@@ -71,7 +71,7 @@ class Tried(Generic[SettingsT]):
 
     @property
     def retryable(self) -> bool:
-        """A failure the engine would try again (while the automation's `max_attempts` allow)."""
+        """A failure the engine would try again (while the automation's retry schedule allows)."""
         return self.error is not None and is_retryable(self.error)
 
     def step(self, name: str) -> dict[str, Any]:
