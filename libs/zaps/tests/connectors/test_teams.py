@@ -4,12 +4,13 @@ what to do (and never the URL), a timeout resent, and a missing TEAMS_WORKFLOW_U
 
 import asyncio
 import json
+from datetime import timedelta
 
 import psycopg
 import pytest
 from psycopg.rows import dict_row
 from pydantic import SecretStr
-from zaps import Backoff, Run, Service, ZapsSettings, signing, webhook
+from zaps import Retry, Run, Service, ZapsSettings, signing, webhook
 from zaps.connectors import ConnectorSettingsError, load_settings
 from zaps.connectors.teams import Teams, TeamsSettings, card, message, post_card, post_text
 from zaps.declarations import DeclarationError
@@ -33,7 +34,9 @@ service = Service(TeamsTestSettings)
 
 
 @service.automation(
-    webhook(secret_setting="hook_secret"), max_attempts=3, backoff=Backoff(first_s=0.05, cap_s=0.3), uses=[Teams]
+    webhook(secret_setting="hook_secret"),
+    retry=Retry.exponential(attempts=3, first=timedelta(seconds=0.05), cap=timedelta(seconds=0.3)),
+    uses=[Teams],
 )
 async def notify(run: Run[TeamsTestSettings]) -> None:
     order = run.event.payload

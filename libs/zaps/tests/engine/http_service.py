@@ -1,11 +1,12 @@
 """A small service for the tests of `run.http`: each event lists the calls to make, credentials come from settings."""
 
+from datetime import timedelta
 from typing import Any
 
 from pydantic import SecretStr
-from zaps import Backoff, Run, Service, ZapsSettings, webhook
+from zaps import Retry, Run, Service, ZapsSettings, webhook
 
-FAST = Backoff(first_s=0.05, factor=2, cap_s=0.3)
+FAST = Retry.exponential(attempts=3, first=timedelta(seconds=0.05), cap=timedelta(seconds=0.3))
 API_USER = "api-user"
 
 
@@ -21,7 +22,7 @@ class HttpSettings(ZapsSettings):
 service = Service(HttpSettings)
 
 
-@service.automation(webhook(secret_setting="hook_secret"), max_attempts=3, backoff=FAST)
+@service.automation(webhook(secret_setting="hook_secret"), retry=FAST)
 async def calls(run: Run[HttpSettings]) -> None:
     """`{"calls": [{"step": ..., "path": ..., "auth": "basic" | "bearer", <run.http options>}]}`"""
     for call in run.event.payload["calls"]:
