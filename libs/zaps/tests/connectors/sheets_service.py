@@ -1,10 +1,12 @@
 """A small service for the Google Sheets tests: a signed webhook in, a row out, with fast retries."""
 
+from datetime import timedelta
+
 from pydantic import SecretStr
-from zaps import Backoff, Run, Service, ZapsSettings, webhook
+from zaps import Retry, Run, Service, ZapsSettings, webhook
 from zaps.connectors.sheets import GoogleSheets, append_row, upsert_row
 
-FAST = Backoff(first_s=0.05, factor=2, cap_s=0.3)
+FAST = Retry.exponential(attempts=4, first=timedelta(seconds=0.05), cap=timedelta(seconds=0.3))
 
 
 class SheetsSettings(ZapsSettings):
@@ -16,21 +18,21 @@ class SheetsSettings(ZapsSettings):
 service = Service(SheetsSettings)
 
 
-@service.automation(webhook(secret_setting="hook_secret"), max_attempts=4, backoff=FAST, uses=[GoogleSheets])
+@service.automation(webhook(secret_setting="hook_secret"), retry=FAST, uses=[GoogleSheets])
 async def upsert_call(run: Run[SheetsSettings]) -> None:
     call = run.event.payload
     row = {"Call id": call["id"], "From": call["from"], "Status": call["status"]}
     await upsert_row(run, "sheet", spreadsheet_id=call["sheet"], sheet="Calls", key_column="Call id", row=row)
 
 
-@service.automation(webhook(secret_setting="hook_secret"), max_attempts=4, backoff=FAST, uses=[GoogleSheets])
+@service.automation(webhook(secret_setting="hook_secret"), retry=FAST, uses=[GoogleSheets])
 async def append_call(run: Run[SheetsSettings]) -> None:
     call = run.event.payload
     values = [call["id"], call["from"], call["status"]]
     await append_row(run, "sheet", spreadsheet_id=call["sheet"], sheet="Calls", values=values)
 
 
-@service.automation(webhook(secret_setting="hook_secret"), max_attempts=4, backoff=FAST, uses=[GoogleSheets])
+@service.automation(webhook(secret_setting="hook_secret"), retry=FAST, uses=[GoogleSheets])
 async def append_keyed(run: Run[SheetsSettings]) -> None:
     call = run.event.payload
     values = [call["id"], call["from"], call["status"]]

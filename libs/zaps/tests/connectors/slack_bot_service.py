@@ -1,10 +1,12 @@
 """A small service for the Slack app tests: a signed webhook in, a post (and a thread reply) out."""
 
+from datetime import timedelta
+
 from pydantic import SecretStr
-from zaps import Backoff, Run, Service, ZapsSettings, webhook
+from zaps import Retry, Run, Service, ZapsSettings, webhook
 from zaps.connectors.slack import SlackBot, post_message
 
-FAST = Backoff(first_s=0.05, factor=2, cap_s=0.3)
+FAST = Retry.exponential(attempts=3, first=timedelta(seconds=0.05), cap=timedelta(seconds=0.3))
 
 
 class SlackBotTestSettings(ZapsSettings):
@@ -16,7 +18,7 @@ class SlackBotTestSettings(ZapsSettings):
 service = Service(SlackBotTestSettings)
 
 
-@service.automation(webhook(secret_setting="hook_secret"), max_attempts=3, backoff=FAST, uses=[SlackBot])
+@service.automation(webhook(secret_setting="hook_secret"), retry=FAST, uses=[SlackBot])
 async def announce(run: Run[SlackBotTestSettings]) -> None:
     order = run.event.payload
     first = await post_message(
