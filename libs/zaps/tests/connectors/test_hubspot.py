@@ -8,6 +8,7 @@ import importlib
 import json
 import os
 import signal
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 from pydantic import SecretStr
-from zaps import Backoff, Run, Service, ZapsSettings, signing, webhook
+from zaps import Retry, Run, Service, ZapsSettings, signing, webhook
 from zaps.connectors import hubspot
 from zaps.connectors.hubspot import IDEMPOTENCY_PROPERTY, HubSpot
 from zaps.declarations import DeclarationError
@@ -28,7 +29,7 @@ from zaps.testing.waiting import eventually
 
 SECRET = "hook-secret-0123456789"
 PREFIX = "/api/hubtest"
-FAST = Backoff(first_s=0.05, factor=2, cap_s=0.3)
+FAST = Retry.exponential(attempts=4, first=timedelta(seconds=0.05), cap=timedelta(seconds=0.3))
 
 
 class HubTestSettings(ZapsSettings):
@@ -40,7 +41,7 @@ class HubTestSettings(ZapsSettings):
 service = Service(HubTestSettings)
 
 
-@service.automation(webhook(secret_setting="hook_secret"), max_attempts=4, backoff=FAST, uses=[HubSpot])
+@service.automation(webhook(secret_setting="hook_secret"), retry=FAST, uses=[HubSpot])
 async def missed_call(run: Run[HubTestSettings]) -> None:
     """The issue's example: a missed call becomes a contact with the call logged and a note to call back."""
     caller = run.event.payload
