@@ -218,9 +218,12 @@ async def test_a_channel_the_bot_cannot_read_is_named(monkeypatch, slack):
     assert "does not have the bot as a member" in found["Slack app"].detail
 
 
-async def test_a_host_that_does_not_answer_times_out_with_a_clear_reason(monkeypatch, silent_host):
+async def test_a_host_that_does_not_answer_times_out_with_a_clear_reason(monkeypatch, silent_host, google):
+    key = google.service_account().key_json()
     configure(
         monkeypatch,
+        google_service_account_json=key,
+        google_token_uri=f"http://{silent_host}/token",
         hubspot_token=HUBSPOT_TOKEN,
         hubspot_api_url=f"http://{silent_host}",
         slack_bot_token=SLACK_TOKEN,
@@ -233,7 +236,7 @@ async def test_a_host_that_does_not_answer_times_out_with_a_clear_reason(monkeyp
     found, text, ok = await check(timeout_s=0.5)
     assert time.monotonic() - started < 5  # the checks run at once, each within its limit
     assert not ok
-    for name in ("HubSpot", "Slack app", "Email (SMTP)"):
+    for name in ("Google Sheets", "HubSpot", "Slack app", "Email (SMTP)"):
         assert found[name].status is Status.FAILED
         assert "no answer within 0.5 s" in found[name].detail, found[name].detail
     assert_no_secret(text, HUBSPOT_TOKEN, SLACK_TOKEN)

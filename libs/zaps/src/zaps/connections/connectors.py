@@ -61,6 +61,8 @@ async def within(name: str, limit_s: float, check: Callable[[], Awaitable[str]])
         detail = await asyncio.wait_for(check(), limit_s + 1)
     except (TimeoutError, PermanentError, RetryableError, UnsureError) as error:
         return Outcome(name, Status.FAILED, failure_reason(error, limit_s))
+    except Exception as error:  # a surprise in one check (a malformed API URL, say) must not hide the others
+        return Outcome(name, Status.FAILED, f"the check failed: {type(error).__name__}: {str(error)[:300]}")
     return Outcome(name, Status.OK, detail)
 
 
