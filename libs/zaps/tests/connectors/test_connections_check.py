@@ -389,6 +389,13 @@ async def test_smtp_refused_password_and_untrusted_certificate_are_named(tls_ser
     assert "STARTTLS failed (CERTIFICATE_VERIFY_FAILED)" in untrusted.detail
 
 
+async def test_alerts_by_email_need_an_smtp_server(monkeypatch):
+    configure(monkeypatch, alert_email_to="owner@example.test")
+    found, _, ok = await check()
+    assert not ok
+    assert found["Email (SMTP)"].detail == "not configured, but ALERT_EMAIL_TO mails alerts: SMTP_HOST not set"
+
+
 async def test_smtp_without_starttls_offered_is_named(outbox):
     outcome = await check_smtp(smtp_settings(outbox.port, smtp_username=None, smtp_password=None), 5.0)
     assert "does not offer STARTTLS" in outcome.detail
@@ -412,6 +419,7 @@ def test_the_command_finds_the_automations_that_use_a_connector_and_exits_1(monk
     report = json.loads(done.stdout)
     found = {c["name"]: c for c in report["connections"]}
     assert report["ok"] is False and report["services"] == ["slack_bot_service:service"]
+    assert report["problems"] == []  # the service's refusal to start is the Slack app's line, not a problem
     assert found["Slack app"]["status"] == "failed" and found["Slack app"]["used_by"] == ["slackbottest.announce"]
     assert "SLACK_BOT_TOKEN not set" in found["Slack app"]["detail"]
     assert found["HubSpot"]["status"] == "ok"
@@ -433,3 +441,15 @@ def test_a_bad_timeout_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as stopped:
         main(["connections", "check", "--timeout", "0"])
     assert stopped.value.code == 2
+
+
+def test_a_service_that_cannot_start_for_another_reason_is_a_problem():
+    from zaps import Service
+    from zaps.connections.users import _declare
+
+    class BrokenSettings(ZapsSettings):
+        service_name: str = "brokentest"
+
+    broken = Service(BrokenSettings, automations=["no_such_module_for_zaps_tests"])
+    problem = _declare(broken)
+    assert problem is not None and "no_such_module_for_zaps_tests" in problem

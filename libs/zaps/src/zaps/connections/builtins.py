@@ -40,6 +40,8 @@ def _shape(name: str, variable: str, configured: bool, problem: str | None) -> O
 
 async def check_smtp(settings: ZapsSettings, limit_s: float, tls: ssl.SSLContext | None = None) -> Outcome:
     if not settings.smtp_host:
+        if settings.alert_email_to:  # alerts go by mail: without a server, a dead run's alert would be lost
+            return Outcome(SMTP, Status.FAILED, "not configured, but ALERT_EMAIL_TO mails alerts: SMTP_HOST not set")
         return Outcome(SMTP, Status.NOT_CONFIGURED, "SMTP_HOST not set")
     if not settings.smtp_from:
         return Outcome(SMTP, Status.FAILED, "SMTP_HOST is set but SMTP_FROM is not: mail cannot be sent")
