@@ -61,12 +61,13 @@ def _declare(service: InstalledService) -> str | None:
         with contextlib.redirect_stdout(sys.stderr):
             service.create_app()
     except DeclarationError as refused:
-        # "automation X uses <connector>: VAR is not set" lines are reported per connector; others are not ours.
+        # "automation X uses <connector>: VAR is not set" is said on that connector's line; any other line is a
+        # problem of the service itself (an unlisted module, a trigger naming an unknown setting).
         lines = [line.strip() for line in str(refused).splitlines()[1:] if line.strip()]
         others = [line for line in lines if not (line.startswith("automation ") and " uses " in line)]
         return "; ".join(others) or None
     except SystemExit:  # its settings or its automations file are wrong: the reason was printed on stderr
         return "its settings are invalid (see above); its automations could not all be read"
     except Exception as error:
-        return f"could not be loaded ({type(error).__name__})"
+        return f"could not be loaded ({type(error).__name__}: {str(error)[:300]})"
     return None
