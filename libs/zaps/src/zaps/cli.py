@@ -138,11 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
     new_service.add_argument("name", help="short name, e.g. orders: folder orders-service, route /api/orders")
     new_service.set_defaults(func=_cmd_new_service)
 
+    from zaps.connections.cli import add_command as add_connections_command
     from zaps.runs_cli import add_commands
     from zaps.try_cli import add_command as add_run_command
 
     add_commands(commands)
     add_run_command(commands)
+    add_connections_command(commands)
     return parser
 
 

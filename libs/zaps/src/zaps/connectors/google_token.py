@@ -106,7 +106,9 @@ class ServiceAccountToken:
             ) from None
         except google.auth.exceptions.TransportError as error:
             # Asking for a token changes nothing at Google: always safe to try again later.
-            raise RetryableError(f"Google's token endpoint did not answer: {type(error).__name__}") from None
+            # google-auth wraps the transport's own error: its type says which (ReadTimeout, ConnectionError).
+            cause = error.__cause__ or (error.args[0] if error.args and isinstance(error.args[0], Exception) else error)
+            raise RetryableError(f"Google's token endpoint did not answer: {type(cause).__name__}") from None
 
     def close(self) -> None:
         self._request.session.close()

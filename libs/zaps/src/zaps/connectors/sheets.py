@@ -42,6 +42,8 @@ class GoogleSheetsSettings(ConnectorSettings):
     google_sheets_api_url: str = "https://sheets.googleapis.com"
     google_token_uri: str | None = None  # instead of the key's own token_uri (a test's fake, a proxy)
     google_sheets_timeout_s: float = 20.0
+    # Read (never written) by `zaps connections check`, to prove the spreadsheet is shared with the account.
+    google_sheets_check_spreadsheet_id: str | None = None
 
     @field_validator("google_service_account_json")
     @classmethod

@@ -1,5 +1,6 @@
 """The Google Sheets REST calls a step needs (API v4, spreadsheets.values), and what their failures mean to a run.
 
+    spreadsheets.get GET  /v4/spreadsheets/{id}?fields=…                      -> Spreadsheet (title, tabs)
     values:batchGet  GET  /v4/spreadsheets/{id}/values:batchGet?ranges=…      -> {"valueRanges": [ValueRange, …]}
     values.append    POST /v4/spreadsheets/{id}/values/{range}:append?…     body ValueRange -> AppendValuesResponse
     values.update    PUT  /v4/spreadsheets/{id}/values/{range}?…            body ValueRange -> UpdateValuesResponse
@@ -60,6 +61,12 @@ class SheetsApi:
         params: Params = [("ranges", r) for r in ranges]
         answer = await self._call("GET", spreadsheet_id, "/values:batchGet", params=params, write=False)
         return [list(found.get("values", [])) for found in answer.get("valueRanges", [])]
+
+    async def metadata(self, spreadsheet_id: str) -> Any:
+        """The spreadsheet's title and its tabs' titles (spreadsheets.get with a field mask): a read that changes
+        nothing, for `zaps connections check`."""
+        params: Params = [("fields", "spreadsheetId,properties.title,sheets.properties.title")]
+        return await self._call("GET", spreadsheet_id, "", params=params, write=False)
 
     async def append(self, spreadsheet_id: str, range_: str, rows: list[list[Cell]], value_input: str) -> Any:
         # INSERT_ROWS: the row goes in as a new row after the table, never over cells below it.

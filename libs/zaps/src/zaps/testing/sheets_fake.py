@@ -5,6 +5,7 @@ API v4 `spreadsheets.values` calls Zaps makes, with the documented requests, ans
   the assertion's RS256 signature is checked with the service account's public key (the test made the key pair),
   and so are `iss`, `aud` (Google's token URL), `scope`, `iat` and `exp` (at most an hour after). It answers
   {"access_token", "expires_in", "token_type": "Bearer"}, or 400 {"error": "invalid_grant", "error_description"}.
+- GET /v4/spreadsheets/{id} (spreadsheets.get) answers the spreadsheet's title and its tabs (`sheets[].properties`).
 - /v4/spreadsheets/{id}/values… takes only a bearer token it issued (else 401 UNAUTHENTICATED), answers 404
   NOT_FOUND for an unknown spreadsheet, 403 PERMISSION_DENIED when it is not shared with the token's account, and
   400 INVALID_ARGUMENT "Unable to parse range" for a tab that does not exist.
@@ -83,6 +84,7 @@ class ServiceAccount:
 class Spreadsheet:
     tabs: dict[str, list[list[Any]]]
     shared_with: set[str] = field(default_factory=set)
+    title: str = "Untitled spreadsheet"
 
 
 @dataclass
@@ -217,9 +219,16 @@ class FakeGoogle:
         self.accounts[client_email] = account.public_key_pem
         return account
 
-    def spreadsheet(self, spreadsheet_id: str, tabs: dict[str, list[list[Any]]], *, shared_with: list[str]) -> None:
+    def spreadsheet(
+        self,
+        spreadsheet_id: str,
+        tabs: dict[str, list[list[Any]]],
+        *,
+        shared_with: list[str],
+        title: str = "Untitled spreadsheet",
+    ) -> None:
         with self._lock:
-            self.spreadsheets[spreadsheet_id] = Spreadsheet(tabs, set(shared_with))
+            self.spreadsheets[spreadsheet_id] = Spreadsheet(tabs, set(shared_with), title)
 
     def rows(self, spreadsheet_id: str, tab: str) -> list[list[Any]]:
         with self._lock:
@@ -322,16 +331,19 @@ class FakeGoogle:
                 "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or "
                 "other valid authentication credential.",
             )
-        match = re.fullmatch(r"/v4/spreadsheets/([^/]+)/values(?::batchGet|/(.+))", path)
+        whole = re.fullmatch(r"/v4/spreadsheets/([^/]+)", path)  # spreadsheets.get: the metadata
+        match = whole or re.fullmatch(r"/v4/spreadsheets/([^/]+)/values(?::batchGet|/(.+))", path)
         if not match:
             raise ApiError(404, "Requested entity was not found.")
-        spreadsheet_id, target = match.groups()
+        spreadsheet_id, target = match.group(1), None if whole else match.group(2)
         with self._lock:
             sheet = self.spreadsheets.get(spreadsheet_id)
             if sheet is None:
                 raise ApiError(404, "Requested entity was not found.")
             if held[0] not in sheet.shared_with:
                 raise ApiError(403, "The caller does not have permission")
+            if whole and method == "GET":
+                return 200, self._metadata(spreadsheet_id, sheet)
             if target is None and method == "GET":
                 ranges = [self._read(sheet, text) for text in query.get("ranges", [])]
                 return 200, {"spreadsheetId": spreadsheet_id, "valueRanges": ranges}
@@ -350,6 +362,28 @@ class FakeGoogle:
         if stall:
             time.sleep(stall)  # the write is applied; the answer comes too late for the client
         return 200, answer
+
+    def _metadata(self, spreadsheet_id: str, sheet: Spreadsheet) -> dict[str, Any]:
+        """The Spreadsheet resource, as far as Zaps reads it (the `fields` mask is not applied: a client that asks
+        for less must still find what it asked for, and it does)."""
+        tabs = [
+            {
+                "properties": {
+                    "sheetId": index,
+                    "title": title,
+                    "index": index,
+                    "sheetType": "GRID",
+                    "gridProperties": {"rowCount": 1000, "columnCount": 26},
+                }
+            }
+            for index, title in enumerate(sheet.tabs)
+        ]
+        return {
+            "spreadsheetId": spreadsheet_id,
+            "properties": {"title": sheet.title, "locale": "en_US", "timeZone": "Etc/GMT"},
+            "sheets": tabs,
+            "spreadsheetUrl": f"https://docs.google.com/spreadsheets/d/{spreadsheet_id}/edit",
+        }
 
     def _read(self, sheet: Spreadsheet, text: str) -> dict[str, Any]:
         where = parse_range(text, sheet.tabs)
