@@ -26,6 +26,7 @@ from zaps.testing.teams_fake import TeamsWorkflowsFake
 from zaps.testing.waiting import eventually
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "docs" / "examples"
+EXAMPLE_FILE = Path(__file__).resolve().parents[3] / "infra" / "ringcentral" / "automations.example.toml"
 SHEET_ID = "1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"  # the id both examples name
 CALLER = "+14155550123"  # the simulator's default caller, "Pat Caller"
 PREFIX = "/api/ringcentral"
@@ -131,12 +132,12 @@ def what_was_written(google, hubspot, teams):
 
 
 async def test_the_python_example_writes_one_row_one_call_and_one_card(
-    python_example, fakes, settings_for, sim, database_url
+    python_example, fakes, settings_for, sim, database_url, capsys
 ):
     google, hubspot, teams = fakes
     call = await sim.add_call(direction="Inbound", result="Missed")
 
-    async with running(service.create_app(settings_for())) as client:
+    async with running(service.create_app(settings_for(log_level="DEBUG"))) as client:
         (run,) = await finished(database_url, ["ringcentral.missed-call"])
         assert run["status"] == "succeeded", run["error"]
 
@@ -160,6 +161,10 @@ async def test_the_python_example_writes_one_row_one_call_and_one_card(
 
     assert sorted(s["status"] for s in steps) == ["reused"] * 3 + ["succeeded"] * 3
     assert what_was_written(google, hubspot, teams) == before
+    logged = capsys.readouterr().out
+    assert "ringcentral.missed-call" in logged
+    secrets = [TOKEN, teams.signature, "PRIVATE KEY", SimulatorConfig().client_secret, SimulatorConfig().jwt]
+    assert [secret for secret in secrets if secret in logged] == []
 
 
 async def test_the_automations_file_rules_write_one_row_one_call_and_one_card(fakes, settings_for, sim, database_url):
@@ -201,3 +206,28 @@ def test_a_teams_rule_is_checked_at_start(settings_for, monkeypatch, tmp_path):
 
     with pytest.raises(RulesError, match=r"teams.facts.Who names unknown placeholders \['who'\]"):
         parse_rules('[[automation]]\nname = "t"\non = "call.missed"\n[automation.teams]\nfacts = { Who = "{who}" }\n')
+
+
+async def test_in_shadow_mode_a_teams_rule_records_the_card_and_posts_nothing(fakes, settings_for, sim, database_url):
+    _, _, teams = fakes
+    await sim.add_call(direction="Inbound", result="Missed")
+    settings = settings_for(ringcentral_automations_file=EXAMPLES / "missed_call.toml", ringcentral_shadow_mode=True)
+    async with running(service.create_app(settings)):
+        await finished(database_url, ["ringcentral.missed-call-teams"])
+    (step,) = query(
+        database_url,
+        "SELECT s.name, s.output FROM zaps_step s JOIN zaps_run r ON r.id = s.run_id WHERE r.automation = %s",
+        "ringcentral.missed-call-teams",
+    )
+    assert step["name"] == "shadow-teams"
+    would = step["output"]["would"]["teams"]
+    assert (would["title"], would["facts"]["From"]) == ("Missed call", CALLER)
+    assert teams.requests == []
+
+
+def test_the_example_files_commented_teams_rule_is_valid_once_uncommented():
+    text = EXAMPLE_FILE.read_text()
+    block = text[text.index('# [[automation]]\n# name = "missed-call-teams"') : text.index("# Every call as one row")]
+    (rule,) = parse_rules("\n".join(line.removeprefix("# ") for line in block.splitlines())).automation
+    assert (rule.action, rule.on) == ("teams", "call.missed")
+    assert rule.teams is not None and list(rule.teams.facts) == ["From", "Extension"]

@@ -127,7 +127,9 @@ def slack(monkeypatch):
         yield fake
 
 
-async def test_the_contact_form_posts_a_slack_thread_and_sends_one_email(slack, outbox, make_settings, database_url):
+async def test_the_contact_form_posts_a_slack_thread_and_sends_one_email(
+    slack, outbox, make_settings, database_url, capsys
+):
     example = load("contact_form")
     page = FormReader()
     page.feed((EXAMPLES / "contact_form.html").read_text())
@@ -138,7 +140,8 @@ async def test_the_contact_form_posts_a_slack_thread_and_sends_one_email(slack, 
     filled = {"name": "Ada Lovelace", "email": "ada@example.com", "message": "Call me back <!channel> & thanks"}
     assert set(filled) == set(page.fields)
 
-    settings = make_settings(example.Settings, contact_form_token=FORM_TOKEN, **outbox.settings)
+    # DEBUG: uvicorn's access lines too, each with the request's path, token included unless masked.
+    settings = make_settings(example.Settings, contact_form_token=FORM_TOKEN, log_level="DEBUG", **outbox.settings)
     async with serving(example.service.create_app(settings)) as base, httpx.AsyncClient() as client:
         answer = await client.post(base + path, data=filled)  # application/x-www-form-urlencoded, as a browser
         assert answer.status_code == 200, answer.text  # the Reply's status, new event or not
@@ -161,6 +164,9 @@ async def test_the_contact_form_posts_a_slack_thread_and_sends_one_email(slack, 
     assert "Call me back <!channel> & thanks" in mail.body and "ada@example.com" in mail.body
     assert len(outbox.messages) == 1 and len(slack.calls_to("chat.postMessage")) == 2
     assert query(database_url, "SELECT count(*) AS n FROM zaps_run")[0]["n"] == 1
+    logged = capsys.readouterr().out
+    assert "/hooks/contact-form/t/[redacted]" in logged
+    assert FORM_TOKEN not in logged and SLACK_TOKEN not in logged
 
 
 # --- A Stripe payment → a row
@@ -206,12 +212,12 @@ def google(monkeypatch):
         yield fake
 
 
-async def test_a_stripe_payment_is_one_row(google, make_settings, database_url):
+async def test_a_stripe_payment_is_one_row(google, make_settings, database_url, capsys):
     example = load("stripe_payment")
     url = "/api/shop/hooks/stripe-payment"
     body = json.dumps(PAYMENT_EVENT).encode()
 
-    settings = make_settings(example.Settings, stripe_webhook_secret=STRIPE_SECRET)
+    settings = make_settings(example.Settings, stripe_webhook_secret=STRIPE_SECRET, log_level="DEBUG")
     async with serving(example.service.create_app(settings)) as base, httpx.AsyncClient() as client:
         answer = await client.post(base + url, content=body, headers=stripe_signed(body, STRIPE_SECRET))
         assert answer.status_code == 202, answer.text
@@ -243,6 +249,8 @@ async def test_a_stripe_payment_is_one_row(google, make_settings, database_url):
     ]
     assert len(google.writes()) == writes
     assert query(database_url, "SELECT count(*) AS n FROM zaps_run")[0]["n"] == 1
+    logged = capsys.readouterr().out
+    assert "stripe-payment" in logged and STRIPE_SECRET not in logged and "PRIVATE KEY" not in logged
 
 
 async def test_a_stripe_event_that_is_not_a_payment_is_filtered(google, make_settings, database_url):
