@@ -32,7 +32,8 @@ FUNCTIONS = {
 
 def table_rows() -> dict[str, str]:
     text = DOC.read_text()
-    section = text.split("## What each connector does when a step is unsure", 1)[1]
+    # Up to the next section: the worked examples after it hold code whose lines may have pipes.
+    section = text.split("## What each connector does when a step is unsure", 1)[1].split("\n## ", 1)[0]
     rows = {}
     for line in section.splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]

@@ -16,6 +16,7 @@ from zaps.connectors import Connector
 from zaps.connectors.hubspot import HubSpot
 from zaps.connectors.sheets import GoogleSheets, upsert_row
 from zaps.connectors.slack import SlackBot, post_message
+from zaps.connectors.teams import Teams, post_card
 from zaps.engine.trials import would_send
 from zaps.engine.triggers import setting_value
 from zaps.service import Service
@@ -234,6 +235,13 @@ def handler_for(rule: Rule, rules: RulesFile) -> Callable[[Run[Settings]], Await
         elif rule.hubspot_call is not None:
             body = rule.hubspot_call.body.format_map(values)
             await hubspot_calls.log_call(run, rule.hubspot_call, body, shadow=shadow)
+        elif rule.teams is not None:
+            title, text = rule.teams.title.format_map(values), rule.teams.text.format_map(values)
+            facts = {name: template.format_map(values) for name, template in rule.teams.facts.items()}
+            if shadow:
+                await _shadow(run, "teams", {"title": title, "text": text, "facts": facts})
+            else:
+                await post_card(run, "teams", title=title, text=text or None, facts=facts)
 
     handle.__name__ = rule.name.replace("-", "_")
     return handle
@@ -248,6 +256,8 @@ def connectors_of(rule: Rule) -> list[type[Connector]]:
         used.append(GoogleSheets)
     if rule.hubspot_call:
         used.append(HubSpot)
+    if rule.teams:
+        used.append(Teams)
     return used
 
 

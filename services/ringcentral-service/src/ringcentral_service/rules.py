@@ -1,9 +1,9 @@
 """The no-code automations file (TOML): its schema, and the checks that stop start-up on a mistake.
 
 See infra/ringcentral/automations.example.toml for every option. Each `[[automation]]` listens to one event kind,
-may filter, and does one action: `slack`, `email`, `webhook`, `sms_reply`, `sheets_row` (a Google Sheets row)
-or `hubspot_call`. A mistake (an unknown key, a typo in a kind, a placeholder that does not exist, a bad time)
-stops the service at start-up with one line per problem.
+may filter, and does one action: `slack`, `email`, `webhook`, `sms_reply`, `sheets_row` (a Google Sheets row),
+`hubspot_call` or `teams` (a card in a Microsoft Teams channel). A mistake (an unknown key, a typo in a kind, a
+placeholder that does not exist, a bad time) stops the service at start-up with one line per problem.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ PLACEHOLDERS = frozenset(
         "transcription",
     }
 )
-ACTIONS = ("slack", "email", "webhook", "sms_reply", "sheets_row", "hubspot_call")
+ACTIONS = ("slack", "email", "webhook", "sms_reply", "sheets_row", "hubspot_call", "teams")
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,60}$")
 
 
@@ -152,6 +152,14 @@ class HubspotCall(Strict):
     )
 
 
+class Teams(Strict):
+    """A card in the channel of a Teams Workflows webhook (TEAMS_WORKFLOW_URL): a bold title, a text, and facts."""
+
+    title: str = Field(default="Call from {caller} {caller_name}", min_length=1, max_length=300)
+    text: str = Field(default="", max_length=3000, description="Teams renders its Markdown")
+    facts: dict[str, str] = Field(default_factory=dict, description="Fact name -> text template, in this order")
+
+
 class Rule(Strict):
     name: str
     on: Literal[
@@ -169,6 +177,7 @@ class Rule(Strict):
     sms_reply: SmsReply | None = None
     sheets_row: SheetsRow | None = None
     hubspot_call: HubspotCall | None = None
+    teams: Teams | None = None
     # None: the engine's default retry schedule (10 tries over about 11 hours); a number cuts it to that many tries.
     max_attempts: int | None = Field(default=None, ge=1, le=50)
 
@@ -210,6 +219,9 @@ class Rule(Strict):
             found += [(f"sheets_row.columns.{name}", text) for name, text in self.sheets_row.columns.items()]
         if self.hubspot_call:
             found.append(("hubspot_call.body", self.hubspot_call.body))
+        if self.teams:
+            found += [("teams.title", self.teams.title), ("teams.text", self.teams.text)]
+            found += [(f"teams.facts.{name}", text) for name, text in self.teams.facts.items()]
         return found
 
 
