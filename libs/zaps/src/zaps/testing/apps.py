@@ -16,6 +16,7 @@ from typing import IO, Any
 import httpx
 from fastapi import FastAPI
 
+READY_WITHIN_S = 60.0  # how long `server_process` waits for a started service to answer its ready probe
 
 @asynccontextmanager
 async def running(app: FastAPI, base_url: str = "http://testserver") -> AsyncIterator[httpx.AsyncClient]:
@@ -63,7 +64,8 @@ def server_process(
         output.close()  # the child holds its own copy
     base = f"http://127.0.0.1:{port}"
     prefix = env.get("PATH_PREFIX", f"/api/{service}")
-    deadline = time.monotonic() + 30
+    # Under load a cold start (imports without bytecode, migrations) has been seen near 30 s: hence twice that.
+    deadline = time.monotonic() + READY_WITHIN_S
     try:
         while True:
             if process.poll() is not None:
@@ -75,7 +77,7 @@ def server_process(
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise TimeoutError("server did not become ready in 30 s")
+                raise TimeoutError(f"server did not become ready in {READY_WITHIN_S:.0f} s")
             time.sleep(0.1)
         yield {"base_url": base, "prefix": prefix, "process": process, "port": port}
     finally:
