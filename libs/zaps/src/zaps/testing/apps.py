@@ -18,6 +18,7 @@ from fastapi import FastAPI
 
 READY_WITHIN_S = 60.0  # how long `server_process` waits for a started service to answer its ready probe
 
+
 @asynccontextmanager
 async def running(app: FastAPI, base_url: str = "http://testserver") -> AsyncIterator[httpx.AsyncClient]:
     """Start the app's lifespan (migrations, pool, worker) and give an httpx client that talks to it in-process."""
