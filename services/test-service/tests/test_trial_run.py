@@ -24,12 +24,12 @@ def sink():
 
 @pytest.fixture
 def zaps_run(database_url, redis_url, sink, tmp_path):
-    def run(*args, event=BIG):
+    def run(*args, event=BIG, database=database_url):
         sample = tmp_path / "sample.json"
         sample.write_text(event if isinstance(event, str) else json.dumps(event))
         env = {
             **os.environ,
-            "DATABASE_URL": database_url,
+            "DATABASE_URL": database,
             "ENVIRONMENT": "test",
             "LOG_LEVEL": "WARNING",
             "ORDERS_WEBHOOK_SECRET": SECRET,
@@ -128,3 +128,24 @@ def test_a_missing_file_or_automation_is_a_clear_error(database_url, tmp_path):
     )
     assert unknown.returncode == 2
     assert "no automation 'test.big-order' in the test service; it has: test.big-orders" in unknown.stderr
+
+
+@pytest.fixture
+def empty_database_url(postgres_admin_url):
+    """A database nothing has migrated yet: a new user's first command, before `make dev` ever ran."""
+    from zaps.testing.databases import drop_database, with_database
+
+    name = f"zaps_trial_empty_{os.getpid()}"
+    with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield with_database(postgres_admin_url, name)
+    drop_database(postgres_admin_url, name)
+
+
+def test_a_first_trial_on_a_database_nothing_migrated_migrates_it_and_runs(zaps_run, sink, empty_database_url):
+    result = zaps_run("--dry-run", database=empty_database_url)
+
+    assert result.returncode == 0, result.stderr
+    assert "would_send" in result.stdout
+    assert sink.requests == []

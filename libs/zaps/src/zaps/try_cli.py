@@ -119,8 +119,11 @@ async def _trial(
     from zaps.engine import executor, repository, trial_repository
     from zaps.engine.statuses import ALERTED
     from zaps.engine.wakeup import Wakeup
+    from zaps.migrate import migrate
 
     url = resolve_database_url(settings)
+    # As a service does at start: a first trial, before `make dev` ever ran, finds its tables (idempotent).
+    await asyncio.to_thread(migrate, url, allow_foreign_tables=settings.allow_foreign_tables)
     async with AsyncExitStack() as stack:
         database = Database(url, min_size=1, max_size=4, name="zaps-run")
         await database.open()
