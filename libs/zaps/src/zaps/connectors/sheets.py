@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 from pydantic import SecretStr, field_validator
 
+from zaps.connectors import sheets_repository
 from zaps.connectors.base import ConnectorSettings, connector, load_settings
 from zaps.connectors.google_token import BadKey, ServiceAccountToken, parse_key
 from zaps.connectors.sheets_api import Cell, SheetsApi, a1, column_letter, row_of
@@ -131,7 +132,7 @@ async def one_writer(run: Run[Any], spreadsheet_id: str, sheet: str, key: str) -
     Sheets has no conditional write to do this for us."""
     async with run.runtime.database.transaction() as conn:
         name = f"zaps.sheets:{spreadsheet_id}:{sheet}:{key}"
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (name,))
+        await sheets_repository.lock_row_key(conn, name)
         yield
 
 
